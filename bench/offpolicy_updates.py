@@ -1,0 +1,110 @@
+"""Gradient updates per second, ours vs Stable-Baselines3, same hyper-parameters, same process.
+
+Both learners get a replay buffer pre-filled with the same random transitions and then run a fixed
+number of gradient steps at batch 256 with [256, 256] networks (the issue's setting). SB3 is timed
+through its own `train(gradient_steps, batch_size)` (which includes its per-step logging syncs);
+ours through `update(replay.sample(...))`, the runner's exact call. A burn-in is excluded.
+
+    python bench/offpolicy_updates.py --algos sac td3 --steps 2000 --obs-dim 89 --act-dim 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlcore.algos import build_algorithm
+from rlcore.buffers import ReplayBuffer
+from rlcore.config import BufferConfig, NetConfig, SACConfig, TD3Config
+
+
+class _BoxEnv(gym.Env):
+    """A do-nothing env that only carries the spaces SB3 needs to build its networks."""
+
+    def __init__(self, obs_dim: int, act_dim: int) -> None:
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        return np.zeros(self.observation_space.shape, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(self.observation_space.shape, np.float32), 0.0, False, False, {}
+
+
+def _transitions(n: int, obs_dim: int, act_dim: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"obs": rng.normal(size=(n, obs_dim)).astype(np.float32),
+            "next_obs": rng.normal(size=(n, obs_dim)).astype(np.float32),
+            "actions": rng.uniform(-1, 1, size=(n, act_dim)).astype(np.float32),
+            "rewards": rng.normal(size=n).astype(np.float32),
+            "terminated": (rng.uniform(size=n) < 0.01).astype(np.float32)}
+
+
+def ours_updates_per_second(algo: str, data: dict[str, np.ndarray], steps: int, burn_in: int) -> float:
+    obs_dim, act_dim = data["obs"].shape[1], data["actions"].shape[1]
+    buffer = BufferConfig(buffer_size=len(data["obs"]), batch_size=256)
+    net = NetConfig(net_arch=(256, 256))
+    cfg = SACConfig(net=net, buffer=buffer) if algo == "sac" else TD3Config(net=net, buffer=buffer)
+    learner = build_algorithm(algo, obs_dim, -np.ones(act_dim, np.float32), np.ones(act_dim, np.float32), cfg)
+    replay = ReplayBuffer(obs_dim, act_dim, len(data["obs"]), seed=0)
+    replay.add(*(torch.as_tensor(data[k]) for k in ("obs", "actions", "rewards", "next_obs", "terminated")))
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            learner.update(replay.sample(256).normalized(learner.normalizer))
+
+    run(burn_in)
+    start = time.perf_counter()
+    run(steps)
+    return steps / (time.perf_counter() - start)
+
+
+def sb3_updates_per_second(algo: str, data: dict[str, np.ndarray], steps: int, burn_in: int) -> float:
+    from stable_baselines3 import SAC, TD3
+
+    obs_dim, act_dim = data["obs"].shape[1], data["actions"].shape[1]
+    cls = SAC if algo == "sac" else TD3
+    model = cls("MlpPolicy", _BoxEnv(obs_dim, act_dim), buffer_size=len(data["obs"]), batch_size=256,
+                policy_kwargs={"net_arch": [256, 256]}, device="cpu", seed=0)
+    from stable_baselines3.common.logger import configure
+
+    model.set_logger(configure(None, [""]))
+    buf = model.replay_buffer
+    for i in range(len(data["obs"])):
+        buf.add(data["obs"][i:i + 1], data["next_obs"][i:i + 1], data["actions"][i:i + 1], data["rewards"][i:i + 1],
+                data["terminated"][i:i + 1].astype(bool), [{}])
+    model.train(gradient_steps=burn_in, batch_size=256)
+    start = time.perf_counter()
+    model.train(gradient_steps=steps, batch_size=256)
+    return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algos", nargs="+", default=["sac", "td3"], choices=["sac", "td3"])
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--burn-in", type=int, default=200)
+    parser.add_argument("--obs-dim", type=int, default=89)
+    parser.add_argument("--act-dim", type=int, default=12)
+    parser.add_argument("--buffer", type=int, default=20_000)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    data = _transitions(args.buffer, args.obs_dim, args.act_dim)
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, obs {args.obs_dim}, act {args.act_dim}, "
+          f"batch 256, net [256, 256], {args.steps} timed updates after {args.burn_in} burn-in")
+    for algo in args.algos:
+        sb3 = sb3_updates_per_second(algo, data, args.steps, args.burn_in)
+        ours = ours_updates_per_second(algo, data, args.steps, args.burn_in)
+        print(f"{algo.upper()}: ours {ours:8.1f} upd/s | SB3 {sb3:8.1f} upd/s | ratio {ours / sb3:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""SAC: Soft Actor-Critic with automatic entropy tuning (Haarnoja et al. 2018, arXiv:1812.05905).
+
+Implementation details:
+1. Squashed Gaussian actor a = tanh(u); log pi(a) = log N(u) - sum log(1 - tanh(u)^2), computed with the
+   stable identity 2 (log 2 - u - softplus(-2u)) (paper appendix C). log std is a Linear head clamped
+   to [-20, 2] (SB3).
+2. Twin critics, clipped double-Q soft target: y = r + gamma (1 - terminated) (min Q'(s', a') - alpha log pi(a'|s')),
+   a' ~ pi(s'). Critic loss = 0.5 (MSE(q1, y) + MSE(q2, y)) (SB3).
+3. Actor loss = mean(alpha log pi(a|s) - min Q(s, a)), a ~ pi(s) reparameterised; the critic's
+   parameters get no gradient in that pass.
+4. Entropy coefficient: alpha = exp(log_alpha), loss = -mean(log_alpha (log pi + target_entropy)) with
+   target_entropy = -dim(A) (SB3 "auto", alpha starts at 1.0). Optional floor `ent_coef_min` clamps
+   log_alpha in place (the seed's EntropyFloorCallback, without a host sync). A fixed `ent_coef`
+   disables tuning.
+5. Order inside one update: critic, actor, alpha (CleanRL); the alpha used by the critic and actor
+   losses is the value before this update's alpha step (as SB3).
+6. Target critics are Polyak-averaged every `target_update_interval` gradient steps; there is no target actor.
+
+Metrics: train/critic_loss, train/actor_loss, train/ent_coef, train/ent_coef_loss (auto only).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rlcore import metrics
+from rlcore.buffers import Batch
+from rlcore.config import SACConfig
+from rlcore.freeze import FreezeSchedule
+from rlcore.networks import SACActor, TwinCritic
+from rlcore.normalizer import RunningNormalizer
+from rlcore.optim import frozen_copy, make_adam, soft_update
+from rlcore.policy import DeployedPolicy
+
+
+class SAC:
+    """SAC learner; acts and learns in the [-1, 1] action space."""
+
+    name = "sac"
+    on_policy = False
+
+    def __init__(self, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray, cfg: SACConfig,
+                 device: torch.device) -> None:
+        act_dim = len(action_low)
+        self.cfg = cfg
+        self.device = device
+        self.normalizer = RunningNormalizer((obs_dim,), cfg.obs_norm, device)
+        self.actor = SACActor(obs_dim, act_dim, cfg.net, cfg.log_std_min, cfg.log_std_max).to(device)
+        self.critic = TwinCritic(obs_dim, act_dim, cfg.net).to(device)
+        self.critic_target = frozen_copy(self.critic)
+        self.actor_optimizer = make_adam(self.actor.parameters(), cfg.learning_rate, device)
+        self.critic_optimizer = make_adam(self.critic.parameters(), cfg.learning_rate, device)
+        init = cfg.ent_coef_init if cfg.auto_entropy else max(cfg.ent_coef, 1e-30)
+        self.log_alpha = torch.tensor(math.log(init), device=device, requires_grad=cfg.auto_entropy)
+        self.alpha = self.log_alpha.detach().exp()
+        self.alpha_optimizer = make_adam([self.log_alpha], cfg.learning_rate, device) if cfg.auto_entropy else None
+        self.target_entropy = float(cfg.target_entropy if cfg.target_entropy is not None else -act_dim)
+        self.log_alpha_min = math.log(cfg.ent_coef_min) if cfg.ent_coef_min else None
+        self.policy = DeployedPolicy(self.normalizer, self.actor, action_low, action_high)
+        self.freeze: FreezeSchedule | None = None
+        self.n_updates = 0
+
+    @torch.no_grad()
+    def explore(self, obs: torch.Tensor) -> torch.Tensor:
+        """A stochastic squashed action for raw observations."""
+        action, _ = self.actor.sample(self.normalizer(obs))
+        return action
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Critic step, actor step, alpha step, then (every interval) the target update."""
+        self.n_updates += 1
+        alpha = self.alpha
+        out = {metrics.CRITIC_LOSS: self._update_critic(batch, alpha)}
+        actor_loss, log_prob = self._update_actor(batch, alpha)
+        out[metrics.ACTOR_LOSS] = actor_loss
+        if self.alpha_optimizer is not None:
+            out[metrics.ENT_COEF_LOSS] = self._update_alpha(log_prob)
+        out[metrics.ENT_COEF] = alpha
+        if self.n_updates % self.cfg.target_update_interval == 0:
+            soft_update(self.critic_target, self.critic, self.cfg.tau)
+        return out
+
+    @torch.no_grad()
+    def _q_target(self, batch: Batch, alpha: torch.Tensor) -> torch.Tensor:
+        """y = r + gamma (1 - terminated) (min Q'(s', a') - alpha log pi(a'|s')), a' ~ pi(s') (detail 2)."""
+        next_actions, next_log_prob = self.actor.sample(batch.next_obs)
+        q1_next, q2_next = self.critic_target(batch.next_obs, next_actions)
+        soft_q_next = torch.minimum(q1_next, q2_next) - alpha * next_log_prob
+        return batch.rewards + self.cfg.gamma * (1.0 - batch.terminated) * soft_q_next
+
+    def _update_critic(self, batch: Batch, alpha: torch.Tensor) -> torch.Tensor:
+        q_target = self._q_target(batch, alpha)
+        q1, q2 = self.critic(batch.obs, batch.actions)
+        critic_loss = 0.5 * (F.mse_loss(q1, q_target) + F.mse_loss(q2, q_target))
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_optimizer.step()
+        return critic_loss.detach()
+
+    def _update_actor(self, batch: Batch, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        actions, log_prob = self.actor.sample(batch.obs)
+        self.critic.requires_grad_(False)  # gradients flow to the action only (detail 3)
+        q1, q2 = self.critic(batch.obs, actions)
+        self.critic.requires_grad_(True)
+        actor_loss = (alpha * log_prob - torch.minimum(q1, q2)).mean()
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_optimizer.step()
+        return actor_loss.detach(), log_prob.detach()
+
+    def _update_alpha(self, log_prob: torch.Tensor) -> torch.Tensor:
+        alpha_loss = -(self.log_alpha * (log_prob + self.target_entropy)).mean()
+        self.alpha_optimizer.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        self.alpha_optimizer.step()
+        with torch.no_grad():
+            if self.log_alpha_min is not None:
+                self.log_alpha.clamp_(min=self.log_alpha_min)
+            self.alpha = self.log_alpha.exp()
+        return alpha_loss.detach()
+
+    def set_freeze(self, n_layers: int, until_step: int) -> FreezeSchedule:
+        """Freeze the first n Linear layers of latent_pi, then the mean and log-std heads."""
+        self.freeze = FreezeSchedule(self.actor.trunk(), n_layers, until_step)
+        return self.freeze
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [o for o in (self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer) if o is not None]
+
+    def state_dict(self) -> dict:
+        return {
+            "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "actor_optimizer": self.actor_optimizer.state_dict(),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "alpha_optimizer": self.alpha_optimizer.state_dict() if self.alpha_optimizer else None,
+            "log_alpha": self.log_alpha.detach().clone(), "normalizer": self.normalizer.state_dict(),
+            "n_updates": self.n_updates, "freeze": self.freeze.state_dict() if self.freeze else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.critic_target.load_state_dict(state["critic_target"])
+        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        if self.alpha_optimizer is not None:
+            self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+            self.alpha = self.log_alpha.exp()
+        self.normalizer.load_state_dict(state["normalizer"])
+        self.n_updates = state["n_updates"]
+        if state["freeze"] is not None:
+            self.set_freeze(state["freeze"]["n_layers"], state["freeze"]["until_step"]).load_state_dict(
+                state["freeze"])

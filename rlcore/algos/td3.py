@@ -1,0 +1,131 @@
+"""TD3: Twin Delayed Deep Deterministic policy gradient (Fujimoto, van Hoof, Meger 2018, arXiv:1802.09477).
+
+Implementation details:
+1. Twin critics; the TD target uses the minimum of the two target critics (clipped double Q).
+2. Target policy smoothing: target action = clip(actor_target(s') + clip(N(0, 0.2), -0.5, 0.5), -1, 1).
+3. Delayed updates: the actor and BOTH target networks are updated every `policy_delay` critic updates
+   (as SB3; the paper also delays the critic targets).
+4. Critic loss = MSE(q1, y) + MSE(q2, y) (SB3's sum over critics).
+5. The actor loss -Q1(s, pi(s)) back-propagates through the critic without computing critic parameter
+   gradients (critic params are switched off for that pass), which SB3 computes and discards.
+6. Terminated transitions do not bootstrap; truncated ones do (their next_obs is the true final obs).
+7. Exploration: Gaussian noise of std `exploration_noise` on the [-1, 1] action, clipped (SB3: none by default).
+
+Metrics: train/critic_loss every update; train/actor_loss on delayed steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rlcore import metrics
+from rlcore.buffers import Batch
+from rlcore.config import TD3Config
+from rlcore.freeze import FreezeSchedule
+from rlcore.networks import TD3Actor, TwinCritic
+from rlcore.normalizer import RunningNormalizer
+from rlcore.optim import frozen_copy, make_adam, soft_update
+from rlcore.policy import DeployedPolicy
+
+
+class TD3:
+    """TD3 learner; acts and learns in the [-1, 1] action space."""
+
+    name = "td3"
+    on_policy = False
+
+    def __init__(self, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray, cfg: TD3Config,
+                 device: torch.device) -> None:
+        act_dim = len(action_low)
+        self.cfg = cfg
+        self.device = device
+        self.normalizer = RunningNormalizer((obs_dim,), cfg.obs_norm, device)
+        self.actor = TD3Actor(obs_dim, act_dim, cfg.net).to(device)
+        self.actor_target = frozen_copy(self.actor)
+        self.critic = TwinCritic(obs_dim, act_dim, cfg.net).to(device)
+        self.critic_target = frozen_copy(self.critic)
+        self.actor_optimizer = make_adam(self.actor.parameters(), cfg.learning_rate, device)
+        self.critic_optimizer = make_adam(self.critic.parameters(), cfg.learning_rate, device)
+        self.policy = DeployedPolicy(self.normalizer, self.actor, action_low, action_high)
+        self.freeze: FreezeSchedule | None = None
+        self.n_updates = 0
+
+    @torch.no_grad()
+    def explore(self, obs: torch.Tensor) -> torch.Tensor:
+        """Acting action for raw observations: deterministic action plus clipped Gaussian noise."""
+        action = self.actor(self.normalizer(obs))
+        if self.cfg.exploration_noise > 0:
+            action = action + self.cfg.exploration_noise * torch.randn_like(action)
+        return action.clamp(-1.0, 1.0)
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One critic step and, every `policy_delay` calls, one actor step plus target updates."""
+        self.n_updates += 1
+        out = {metrics.CRITIC_LOSS: self._update_critic(batch)}
+        if self.n_updates % self.cfg.policy_delay == 0:
+            out[metrics.ACTOR_LOSS] = self._update_actor(batch)
+            soft_update(self.actor_target, self.actor, self.cfg.tau)
+            soft_update(self.critic_target, self.critic, self.cfg.tau)
+        return out
+
+    @torch.no_grad()
+    def _q_target(self, batch: Batch) -> torch.Tensor:
+        """y = r + gamma (1 - terminated) min Q'(s', clip(pi'(s') + clip(noise)))  (details 1, 2, 6)."""
+        cfg = self.cfg
+        noise = (torch.randn_like(batch.actions) * cfg.target_policy_noise).clamp(
+            -cfg.target_noise_clip, cfg.target_noise_clip)
+        next_actions = (self.actor_target(batch.next_obs) + noise).clamp(-1.0, 1.0)
+        q1_next, q2_next = self.critic_target(batch.next_obs, next_actions)
+        return batch.rewards + cfg.gamma * (1.0 - batch.terminated) * torch.minimum(q1_next, q2_next)
+
+    def _update_critic(self, batch: Batch) -> torch.Tensor:
+        q_target = self._q_target(batch)
+        q1, q2 = self.critic(batch.obs, batch.actions)
+        critic_loss = F.mse_loss(q1, q_target) + F.mse_loss(q2, q_target)
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_optimizer.step()
+        return critic_loss.detach()
+
+    def _update_actor(self, batch: Batch) -> torch.Tensor:
+        self.critic.requires_grad_(False)  # gradients flow to the action only (detail 5)
+        q1, _ = self.critic(batch.obs, self.actor(batch.obs))
+        self.critic.requires_grad_(True)
+        actor_loss = -q1.mean()
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_optimizer.step()
+        return actor_loss.detach()
+
+    def set_freeze(self, n_layers: int, until_step: int) -> FreezeSchedule:
+        """Freeze the first n Linear layers of the actor (mu); the target copy follows the actor."""
+        self.freeze = FreezeSchedule(self.actor.trunk(), n_layers, until_step)
+        return self.freeze
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.actor_optimizer, self.critic_optimizer]
+
+    def state_dict(self) -> dict:
+        return {
+            "actor": self.actor.state_dict(), "actor_target": self.actor_target.state_dict(),
+            "critic": self.critic.state_dict(), "critic_target": self.critic_target.state_dict(),
+            "actor_optimizer": self.actor_optimizer.state_dict(),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "normalizer": self.normalizer.state_dict(), "n_updates": self.n_updates,
+            "freeze": self.freeze.state_dict() if self.freeze else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.actor_target.load_state_dict(state["actor_target"])
+        self.critic.load_state_dict(state["critic"])
+        self.critic_target.load_state_dict(state["critic_target"])
+        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        self.normalizer.load_state_dict(state["normalizer"])
+        self.n_updates = state["n_updates"]
+        if state["freeze"] is not None:
+            self.set_freeze(state["freeze"]["n_layers"], state["freeze"]["until_step"]).load_state_dict(
+                state["freeze"])

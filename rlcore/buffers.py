@@ -1,0 +1,210 @@
+"""Preallocated device buffers: ReplayBuffer (with a protected demo region) and RolloutBuffer (GAE).
+
+Both are written by index and sampled with `torch.randint(..., device=)`, so nothing leaves the device
+in the hot loop. Observations are stored RAW in the replay buffer and normalised at sample time with
+the current statistics (SB3 VecNormalize does the same). Truncation is never stored as termination:
+a transition cut by a time limit keeps its true final observation as `next_obs` and bootstraps
+(SB3 issue #284).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from rlcore.normalizer import RunningNormalizer
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A sampled batch of transitions; actions are in [-1, 1]."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    next_obs: torch.Tensor
+    terminated: torch.Tensor
+
+    def normalized(self, normalizer: RunningNormalizer) -> Batch:
+        """The same batch with both observations normalised by the current statistics."""
+        return Batch(normalizer(self.obs), self.actions, self.rewards, normalizer(self.next_obs), self.terminated)
+
+
+class ReplayBuffer:
+    """Ring buffer of transitions, plus an optional demonstration region the ring never overwrites.
+
+    Storage rows [0, demo_capacity) hold demonstrations; rows [demo_capacity, demo_capacity + capacity)
+    are the ring. A batch draws round(batch_size * demo_fraction) rows from the demos (when there are
+    any) and the rest from the filled part of the ring.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, capacity: int, device: torch.device | str = "cpu",
+                 demo_capacity: int = 0, demo_fraction: float = 0.0, seed: int | None = None) -> None:
+        self.capacity = capacity
+        self.demo_capacity = demo_capacity
+        self.demo_fraction = demo_fraction
+        self.device = torch.device(device)
+        rows = capacity + demo_capacity
+        self.obs = torch.zeros((rows, obs_dim), dtype=torch.float32, device=self.device)
+        self.next_obs = torch.zeros((rows, obs_dim), dtype=torch.float32, device=self.device)
+        self.actions = torch.zeros((rows, act_dim), dtype=torch.float32, device=self.device)
+        self.rewards = torch.zeros(rows, dtype=torch.float32, device=self.device)
+        self.terminated = torch.zeros(rows, dtype=torch.float32, device=self.device)
+        self.pos = 0          # next ring slot, in [0, capacity)
+        self.size = 0         # filled ring slots
+        self.demo_size = 0    # filled demo slots
+        self.generator = torch.Generator(device=self.device)
+        if seed is not None:
+            self.generator.manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.size + self.demo_size
+
+    def add(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
+            terminated: torch.Tensor) -> None:
+        """Write one vector step (n_envs rows) into the ring."""
+        n = obs.shape[0]
+        idx = self.demo_capacity + (self.pos + torch.arange(n, device=self.device)) % self.capacity
+        self._write(idx, obs, actions, rewards, next_obs, terminated)
+        self.pos = (self.pos + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def add_demos(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
+                  terminated: torch.Tensor) -> None:
+        """Append demonstrations to the protected region; overflowing it is an error."""
+        n = obs.shape[0]
+        if self.demo_size + n > self.demo_capacity:
+            raise ValueError(f"{self.demo_size + n} demonstrations exceed the demo region of {self.demo_capacity}")
+        idx = torch.arange(self.demo_size, self.demo_size + n, device=self.device)
+        self._write(idx, obs, actions, rewards, next_obs, terminated)
+        self.demo_size += n
+
+    def _write(self, idx: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
+               next_obs: torch.Tensor, terminated: torch.Tensor) -> None:
+        self.obs[idx] = obs.to(self.device, torch.float32)
+        self.actions[idx] = actions.to(self.device, torch.float32)
+        self.rewards[idx] = rewards.to(self.device, torch.float32)
+        self.next_obs[idx] = next_obs.to(self.device, torch.float32)
+        self.terminated[idx] = terminated.to(self.device, torch.float32)
+
+    def sample(self, batch_size: int) -> Batch:
+        """Uniform batch over written rows only (demos share per demo_fraction); raw observations."""
+        if len(self) == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        n_demo = 0
+        if self.demo_size:
+            n_demo = batch_size if self.size == 0 else round(batch_size * self.demo_fraction)
+        ring = self.demo_capacity + torch.randint(0, max(self.size, 1), (batch_size - n_demo,),
+                                                  device=self.device, generator=self.generator)
+        if n_demo:
+            demo = torch.randint(0, self.demo_size, (n_demo,), device=self.device, generator=self.generator)
+            idx = torch.cat([demo, ring])
+        else:
+            idx = ring
+        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminated[idx])
+
+    def state_dict(self) -> dict:
+        """Filled contents and counters (optional part of a checkpoint)."""
+        ring = slice(self.demo_capacity, self.demo_capacity + self.size)
+        demo = slice(0, self.demo_size)
+        return {
+            "capacity": self.capacity, "demo_capacity": self.demo_capacity, "pos": self.pos, "size": self.size,
+            "demo_size": self.demo_size, "generator": self.generator.get_state(),
+            "ring": {k: getattr(self, k)[ring].cpu() for k in _FIELDS},
+            "demo": {k: getattr(self, k)[demo].cpu() for k in _FIELDS},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore `state_dict` output into a buffer of the same capacities."""
+        if state["capacity"] != self.capacity or state["demo_capacity"] != self.demo_capacity:
+            raise ValueError(f"replay capacity mismatch: saved ({state['capacity']}, {state['demo_capacity']}), "
+                             f"now ({self.capacity}, {self.demo_capacity})")
+        self.pos, self.size, self.demo_size = state["pos"], state["size"], state["demo_size"]
+        self.generator.set_state(state["generator"])
+        for k in _FIELDS:
+            getattr(self, k)[self.demo_capacity:self.demo_capacity + self.size] = state["ring"][k].to(self.device)
+            getattr(self, k)[:self.demo_size] = state["demo"][k].to(self.device)
+
+
+_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated")
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutBatch:
+    """A PPO minibatch: policy inputs (already normalised at collection time), old log-probs, targets."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+
+class RolloutBuffer:
+    """n_steps x n_envs on-policy storage with GAE(lambda).
+
+    Observations are stored as the policy saw them (normalised with the statistics of that moment), so
+    the first PPO epoch starts at ratio 1 even though the normaliser keeps moving (SB3 stores
+    VecNormalize's output). On a truncated step the caller adds gamma * V(final obs) to the reward
+    before `add` (bootstrap on truncation, SB3 #633); `episode_ends` marks both kinds of ends.
+    """
+
+    def __init__(self, n_steps: int, n_envs: int, obs_dim: int, act_dim: int, device: torch.device | str = "cpu",
+                 seed: int | None = None) -> None:
+        self.n_steps, self.n_envs = n_steps, n_envs
+        self.device = torch.device(device)
+        shape = (n_steps, n_envs)
+        self.obs = torch.zeros((*shape, obs_dim), dtype=torch.float32, device=self.device)
+        self.actions = torch.zeros((*shape, act_dim), dtype=torch.float32, device=self.device)
+        self.rewards = torch.zeros(shape, dtype=torch.float32, device=self.device)
+        self.episode_ends = torch.zeros(shape, dtype=torch.float32, device=self.device)
+        self.values = torch.zeros(shape, dtype=torch.float32, device=self.device)
+        self.log_probs = torch.zeros(shape, dtype=torch.float32, device=self.device)
+        self.advantages = torch.zeros(shape, dtype=torch.float32, device=self.device)
+        self.returns = torch.zeros(shape, dtype=torch.float32, device=self.device)
+        self.step = 0
+        self.generator = torch.Generator(device=self.device)
+        if seed is not None:
+            self.generator.manual_seed(seed)
+
+    @property
+    def full(self) -> bool:
+        return self.step == self.n_steps
+
+    def add(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, episode_ends: torch.Tensor,
+            values: torch.Tensor, log_probs: torch.Tensor) -> None:
+        """Store one vector step; `rewards` already include the truncation bootstrap."""
+        t = self.step
+        self.obs[t] = obs
+        self.actions[t] = actions
+        self.rewards[t] = rewards
+        self.episode_ends[t] = episode_ends
+        self.values[t] = values
+        self.log_probs[t] = log_probs
+        self.step += 1
+
+    def compute_returns_and_advantages(self, last_values: torch.Tensor, gamma: float, gae_lambda: float) -> None:
+        """GAE backwards over the rollout; `last_values` = V(obs after the last step), shape (n_envs,)."""
+        gae = torch.zeros_like(last_values)
+        for t in reversed(range(self.n_steps)):
+            next_values = last_values if t == self.n_steps - 1 else self.values[t + 1]
+            next_nonterminal = 1.0 - self.episode_ends[t]
+            delta = self.rewards[t] + gamma * next_values * next_nonterminal - self.values[t]
+            gae = delta + gamma * gae_lambda * next_nonterminal * gae
+            self.advantages[t] = gae
+        self.returns = self.advantages + self.values
+
+    def minibatches(self, batch_size: int) -> list[RolloutBatch]:
+        """One shuffled pass over the rollout in minibatches of `batch_size` (the last may be smaller)."""
+        total = self.n_steps * self.n_envs
+        perm = torch.randperm(total, device=self.device, generator=self.generator)
+        flat = {k: getattr(self, k).reshape(total, *getattr(self, k).shape[2:])
+                for k in ("obs", "actions", "log_probs", "values", "advantages", "returns")}
+        return [RolloutBatch(**{k: v[idx] for k, v in flat.items()})
+                for idx in perm.split(batch_size)]
+
+    def reset(self) -> None:
+        """Start a new rollout (storage is reused)."""
+        self.step = 0

@@ -1,0 +1,26 @@
+"""Every metric key the engine logs, spelled once (SB3's train/, rollout/, time/ keys; STYLE rule 19)."""
+
+CRITIC_LOSS = "train/critic_loss"
+ACTOR_LOSS = "train/actor_loss"
+ENT_COEF = "train/ent_coef"
+ENT_COEF_LOSS = "train/ent_coef_loss"
+POLICY_GRADIENT_LOSS = "train/policy_gradient_loss"
+VALUE_LOSS = "train/value_loss"
+ENTROPY_LOSS = "train/entropy_loss"
+APPROX_KL = "train/approx_kl"
+CLIP_FRACTION = "train/clip_fraction"
+EXPLAINED_VARIANCE = "train/explained_variance"
+LOSS = "train/loss"
+STD = "train/std"
+N_UPDATES = "train/n_updates"
+LEARNING_RATE = "train/learning_rate"
+
+EP_REW_MEAN = "rollout/ep_rew_mean"
+EP_LEN_MEAN = "rollout/ep_len_mean"
+
+FPS = "time/fps"
+TOTAL_TIMESTEPS = "time/total_timesteps"
+TIME_ELAPSED = "time/time_elapsed"
+
+EVAL_MEAN_RETURN = "eval/mean_reward"
+EVAL_MEAN_LENGTH = "eval/mean_ep_length"

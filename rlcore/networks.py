@@ -1,0 +1,186 @@
+"""Actors and critics whose parameter names map one-to-one onto Stable-Baselines3's MlpPolicy keys.
+
+Every network is an `nn.Sequential` of [Linear, activation] pairs, so the Linear layers sit at even
+indices exactly as in SB3 (sb3_zip_format.md section 2):
+
+| ours                              | SB3 policy.pth key prefix                        |
+|-----------------------------------|--------------------------------------------------|
+| TD3Actor.mu                       | actor.mu.* (and actor_target.mu.*)               |
+| SACActor.latent_pi / mu / log_std | actor.latent_pi.* / actor.mu.* / actor.log_std.* |
+| TwinCritic.qf0 / qf1              | critic.qf0.* / critic.qf1.* (and critic_target)  |
+| ActorCritic (whole module)        | log_std, mlp_extractor.{policy,value}_net.*, action_net.*, value_net.* |
+
+All actors work in the normalised action space [-1, 1]; mapping onto env units is the deployed
+policy's job (rlcore.policy).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.distributions import Normal
+
+from rlcore.config import NetConfig
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "silu": nn.SiLU,
+}
+
+
+def activation_class(name: str) -> type[nn.Module]:
+    """The torch.nn activation class for a config name (also what the SB3 exporter pickles)."""
+    return _ACTIVATIONS[name]
+
+
+def mlp(in_dim: int, hidden: tuple[int, ...], activation: str, out_dim: int | None = None,
+        out_activation: type[nn.Module] | None = None) -> nn.Sequential:
+    """[Linear, act] per hidden size, then an optional output Linear (+ activation), SB3's create_mlp."""
+    act = activation_class(activation)
+    layers: list[nn.Module] = []
+    last = in_dim
+    for size in hidden:
+        layers += [nn.Linear(last, size), act()]
+        last = size
+    if out_dim is not None:
+        layers.append(nn.Linear(last, out_dim))
+        if out_activation is not None:
+            layers.append(out_activation())
+    return nn.Sequential(*layers)
+
+
+def linear_layers(*modules: nn.Module) -> list[nn.Linear]:
+    """The Linear layers of the given modules, in forward order (used by freeze masks)."""
+    return [m for module in modules for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+class TD3Actor(nn.Module):
+    """Deterministic actor: tanh(mu(obs)) in [-1, 1]."""
+
+    def __init__(self, obs_dim: int, act_dim: int, net: NetConfig) -> None:
+        super().__init__()
+        self.mu = mlp(obs_dim, net.net_arch, net.activation, act_dim, nn.Tanh)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.mu(obs)
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deployed action."""
+        return self.mu(obs)
+
+    def trunk(self) -> list[nn.Linear]:
+        """Linear layers from input to output (freeze order)."""
+        return linear_layers(self.mu)
+
+
+class SACActor(nn.Module):
+    """Squashed Gaussian actor: a = tanh(u), u ~ N(mu, exp(log_std)), log_std a Linear head (SB3)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, net: NetConfig, log_std_min: float = -20.0,
+                 log_std_max: float = 2.0) -> None:
+        super().__init__()
+        self.latent_pi = mlp(obs_dim, net.net_arch, net.activation)
+        self.mu = nn.Linear(net.net_arch[-1], act_dim)
+        self.log_std = nn.Linear(net.net_arch[-1], act_dim)
+        self.log_std_min = log_std_min
+        self.log_std_max = log_std_max
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pre-squash mean and clamped log std."""
+        latent = self.latent_pi(obs)
+        log_std = self.log_std(latent).clamp(self.log_std_min, self.log_std_max)
+        return self.mu(latent), log_std
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deployed action tanh(mean)."""
+        return torch.tanh(self.mu(self.latent_pi(obs)))
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised squashed sample and its log-probability, shape (B, A) and (B,)."""
+        mean, log_std = self(obs)
+        u = mean + log_std.exp() * torch.randn_like(mean)
+        action = torch.tanh(u)
+        return action, squashed_log_prob(u, mean, log_std)
+
+    def trunk(self) -> list[nn.Linear]:
+        """latent_pi layers, then the mean head and the log-std head."""
+        return linear_layers(self.latent_pi, self.mu, self.log_std)
+
+
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def squashed_log_prob(u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """log pi(tanh(u)) = log N(u; mean, std) - sum log(1 - tanh(u)^2), summed over action dims.
+
+    The Jacobian term uses the stable identity log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))
+    (SAC paper appendix C; avoids SB3's epsilon of 1e-6).
+    """
+    gaussian = -0.5 * ((u - mean) / log_std.exp()) ** 2 - log_std - _LOG_SQRT_2PI
+    log_det = 2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))
+    return (gaussian - log_det).sum(-1)
+
+
+class TwinCritic(nn.Module):
+    """Two independent Q networks Q(obs, action) on cat([obs, action]) (SB3 ContinuousCritic)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, net: NetConfig) -> None:
+        super().__init__()
+        self.qf0 = mlp(obs_dim + act_dim, net.net_arch, net.activation, 1)
+        self.qf1 = mlp(obs_dim + act_dim, net.net_arch, net.activation, 1)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both Q values, each of shape (B,)."""
+        x = torch.cat([obs, action], dim=-1)
+        return self.qf0(x).squeeze(-1), self.qf1(x).squeeze(-1)
+
+
+class MlpExtractor(nn.Module):
+    """Separate policy and value trunks (SB3 MlpExtractor with pi/vf lists, no shared layers)."""
+
+    def __init__(self, obs_dim: int, net: NetConfig) -> None:
+        super().__init__()
+        self.policy_net = mlp(obs_dim, net.net_arch, net.activation)
+        self.value_net = mlp(obs_dim, net.net_arch, net.activation)
+
+
+class ActorCritic(nn.Module):
+    """PPO's Gaussian policy with a state-independent log std, and its value function (SB3 layout).
+
+    Parameter order (log_std first) matches SB3's ActorCriticPolicy, so an optimizer built on
+    `parameters()` has SB3's param order.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, net: NetConfig, log_std_init: float = 0.0) -> None:
+        super().__init__()
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+        self.mlp_extractor = MlpExtractor(obs_dim, net)
+        self.action_net = nn.Linear(net.net_arch[-1], act_dim)
+        self.value_net = nn.Linear(net.net_arch[-1], 1)
+        _orthogonal_init(self)
+
+    def distribution(self, obs: torch.Tensor) -> Normal:
+        """The Gaussian over unsquashed actions (B, A)."""
+        mean = self.action_net(self.mlp_extractor.policy_net(obs))
+        return Normal(mean, self.log_std.exp().expand_as(mean))
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        """V(obs), shape (B,)."""
+        return self.value_net(self.mlp_extractor.value_net(obs)).squeeze(-1)
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deployed action: the Gaussian mean clipped to [-1, 1] (SB3 clips to the bounds)."""
+        return self.action_net(self.mlp_extractor.policy_net(obs)).clamp(-1.0, 1.0)
+
+    def trunk(self) -> list[nn.Linear]:
+        """policy_net layers, then action_net."""
+        return linear_layers(self.mlp_extractor.policy_net, self.action_net)
+
+
+def _orthogonal_init(model: ActorCritic) -> None:
+    """SB3's ortho_init: gain sqrt(2) in the trunks, 0.01 on the action head, 1 on the value head."""
+    for module, gain in ((model.mlp_extractor, math.sqrt(2)), (model.action_net, 0.01), (model.value_net, 1.0)):
+        for layer in linear_layers(module):
+            nn.init.orthogonal_(layer.weight, gain=gain)
+            nn.init.zeros_(layer.bias)

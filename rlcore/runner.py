@@ -1,0 +1,313 @@
+"""The training loop: vector-env stepping, replay or rollout collection, updates, evaluation, checkpoints.
+
+The runner knows two loop shapes (off-policy: replay buffer and `update(batch)`; on-policy: rollout
+buffer and `update(rollout)`) and no algorithm. It needs a gymnasium VectorEnv with Box spaces and
+SAME_STEP autoreset: when an episode ends, the step returns the reset observation and the true final
+observation sits in info["final_obs"]. Off-policy, that final observation is stored as next_obs
+(truncation bootstraps, termination does not); on-policy, a truncated step gets gamma * V(final obs)
+added to its reward.
+
+Schedules (evaluation, checkpoints, logging, unfreezing) count TIMESTEPS (transitions), not vector
+steps (the seed pipeline's eval_freq counted vector steps: seed_workflow.md 13.8). A final evaluation
+and a final checkpoint always happen. Resuming restores the counters, so the random warm-up is never
+run again with a trained policy. Host syncs: one per vector step (actions to the env), plus the
+conversion of accumulated metrics once per log interval.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlcore import metrics
+from rlcore.buffers import ReplayBuffer, RolloutBuffer
+from rlcore.checkpoint import save_checkpoint, set_rng_state
+from rlcore.logger import RunLogger
+
+EvalFn = Callable[[object, int], dict[str, float]]
+"""evaluate(policy, timestep) -> scalars to log; receives the algorithm's DeployedPolicy."""
+
+CheckpointHook = Callable[[Path], None]
+"""Called after each checkpoint with its path (e.g. to export SB3 zips beside it)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunConfig:
+    """How long and how a run goes; schedules are in timesteps."""
+
+    total_timesteps: int
+    """Transitions to collect in this run (counted over all envs), including those of a resumed run."""
+    seed: int = 0
+    """Seed of the env resets, torch, numpy and the buffers."""
+    eval_freq: int = 0
+    """Timesteps between evaluations; 0 = only the final evaluation."""
+    checkpoint_freq: int = 0
+    """Timesteps between checkpoints besides those after each evaluation and at the end; 0 = none extra."""
+    log_interval: int = 2000
+    """Timesteps between progress lines and logged scalars."""
+    save_replay: bool = False
+    """Include the replay buffer in checkpoint.pt (large; makes resumes exact for off-policy algorithms)."""
+    random_warmup: bool = True
+    """Act uniformly at random for the first learning_starts timesteps (off for warm-started policies)."""
+
+    def __post_init__(self) -> None:
+        for name in ("total_timesteps", "eval_freq", "checkpoint_freq"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.log_interval <= 0:
+            raise ValueError(f"log_interval must be > 0, got {self.log_interval}")
+
+
+def check_box_spaces(env: gym.vector.VectorEnv) -> tuple[int, np.ndarray, np.ndarray]:
+    """(obs_dim, action_low, action_high) of a vector env with flat Box spaces; ValueError otherwise."""
+    obs_space, act_space = env.single_observation_space, env.single_action_space
+    if not isinstance(obs_space, gym.spaces.Box) or not isinstance(act_space, gym.spaces.Box):
+        raise ValueError(f"the engine needs Box observation and action spaces, got "
+                         f"{type(obs_space).__name__} and {type(act_space).__name__}")
+    if len(obs_space.shape) != 1 or len(act_space.shape) != 1:
+        raise ValueError(f"the engine needs flat (1-D) Box spaces, got {obs_space.shape} and {act_space.shape}")
+    if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
+        raise ValueError("the action space must have finite bounds")
+    return obs_space.shape[0], act_space.low.astype(np.float32), act_space.high.astype(np.float32)
+
+
+class Runner:
+    """Runs one algorithm on one vector env until total_timesteps, with evaluation and checkpoints."""
+
+    def __init__(self, algo, env: gym.vector.VectorEnv, run: RunConfig, *, save_dir: Path | None = None,
+                 evaluate: EvalFn | None = None, logger: RunLogger | None = None, metadata: dict | None = None,
+                 on_checkpoint: CheckpointHook | None = None, resume: dict | None = None) -> None:
+        self.algo = algo
+        self.env = env
+        self.run = run
+        self.save_dir = Path(save_dir) if save_dir is not None else None
+        self.evaluate = evaluate
+        self.logger = logger or RunLogger(None, verbose=False)
+        self.metadata = metadata or {}
+        self.on_checkpoint = on_checkpoint
+        self.device = algo.device
+        self.n_envs = env.num_envs
+        self.obs_dim, self.action_low, self.action_high = check_box_spaces(env)
+        self.act_dim = len(self.action_low)
+        self.timesteps = 0
+        self.episodes = 0
+        self.last_eval: dict[str, float] = {}
+        self.episode_returns: collections.deque[float] = collections.deque(maxlen=100)
+        self.episode_lengths: collections.deque[int] = collections.deque(maxlen=100)
+        self.replay: ReplayBuffer | None = None
+        self.rollout: RolloutBuffer | None = None
+        if algo.on_policy:
+            self.rollout = RolloutBuffer(algo.cfg.n_steps, self.n_envs, self.obs_dim, self.act_dim, self.device,
+                                         seed=run.seed)
+        else:
+            buf = algo.cfg.buffer
+            demo_capacity = round(buf.buffer_size * buf.demo_fraction)
+            self.replay = ReplayBuffer(self.obs_dim, self.act_dim, buf.buffer_size - demo_capacity, self.device,
+                                       demo_capacity=demo_capacity, demo_fraction=buf.demo_fraction, seed=run.seed)
+        if resume is not None:
+            self._restore(resume)
+
+    # ------------------------------------------------------------------ public
+    def train(self) -> dict[str, float]:
+        """Run to total_timesteps; returns the final evaluation's scalars (empty without an evaluator).
+
+        The caller seeds torch/numpy (a resumed run restores their states instead); env resets are
+        seeded with seed + timesteps so a resumed run does not replay the first episodes.
+        """
+        obs, _ = self.env.reset(seed=self.run.seed + self.timesteps)
+        self._start_time = time.time()
+        self._start_steps = self.timesteps
+        self._next_log = self._next_multiple(self.run.log_interval)
+        self._next_eval = self._next_multiple(self.run.eval_freq) if self.run.eval_freq else math.inf
+        self._next_ckpt = self._next_multiple(self.run.checkpoint_freq) if self.run.checkpoint_freq else math.inf
+        self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, int] = {}
+        self._last_logged = -1
+        self._ep_return = np.zeros(self.n_envs, np.float64)
+        self._ep_length = np.zeros(self.n_envs, np.int64)
+        if self.algo.freeze is not None and self.algo.freeze.frozen:
+            self.logger.message(self.algo.freeze.describe())
+        loop = self._train_on_policy if self.algo.on_policy else self._train_off_policy
+        loop(obs)
+        if self.timesteps != self._last_logged:
+            self._log()
+        final = self._evaluate() if self.evaluate is not None else {}
+        self.checkpoint()
+        self.logger.close()
+        return final
+
+    def checkpoint(self) -> Path | None:
+        """Write save_dir/checkpoint.pt (atomically) and call the checkpoint hook."""
+        if self.save_dir is None:
+            return None
+        path = self.save_dir / "checkpoint.pt"
+        save_checkpoint(
+            path, algo_name=self.algo.name, config=self.algo.cfg, algo_state=self.algo.state_dict(),
+            obs_shape=(self.obs_dim,), action_low=self.action_low, action_high=self.action_high,
+            runner_state=self._runner_state(), metadata=self.metadata,
+            replay_state=self.replay.state_dict() if (self.replay is not None and self.run.save_replay) else None)
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(path)
+        return path
+
+    # ------------------------------------------------------------------ loops
+    def _train_off_policy(self, obs: np.ndarray) -> None:
+        algo, replay, cfg = self.algo, self.replay, self.algo.cfg
+        vec_step = 0
+        while self.timesteps < self.run.total_timesteps:
+            obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+            algo.normalizer.update(obs_t)
+            if self.run.random_warmup and self.timesteps < cfg.buffer.learning_starts:
+                actions = torch.rand((self.n_envs, self.act_dim), device=self.device) * 2.0 - 1.0
+            else:
+                actions = algo.explore(obs_t)
+            next_obs, rewards, terminated, truncated, infos = self.env.step(self._env_actions(actions))
+            replay.add(obs_t, actions, torch.as_tensor(rewards, dtype=torch.float32, device=self.device),
+                       torch.as_tensor(_true_next_obs(next_obs, infos), device=self.device),
+                       torch.as_tensor(terminated, dtype=torch.float32, device=self.device))
+            self._track_episodes(rewards, terminated, truncated)
+            obs = next_obs
+            vec_step += 1
+            self.timesteps += self.n_envs
+            if (self.timesteps >= cfg.buffer.learning_starts and len(replay) >= cfg.buffer.batch_size
+                    and vec_step % cfg.train_freq == 0):
+                for _ in range(cfg.gradient_steps):
+                    self._accumulate(algo.update(replay.sample(cfg.buffer.batch_size).normalized(algo.normalizer)))
+            self._after_step()
+
+    def _train_on_policy(self, obs: np.ndarray) -> None:
+        algo, rollout, cfg = self.algo, self.rollout, self.algo.cfg
+        while self.timesteps < self.run.total_timesteps:
+            rollout.reset()
+            while not rollout.full:
+                obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+                algo.normalizer.update(obs_t)
+                policy_obs, actions, values, log_probs = algo.explore(obs_t)
+                next_obs, rewards, terminated, truncated, infos = self.env.step(
+                    self._env_actions(actions.clamp(-1.0, 1.0)))
+                rewards_t = torch.as_tensor(rewards, dtype=torch.float32, device=self.device)
+                bootstrap = truncated & ~terminated
+                if bootstrap.any():  # truncation is not termination: add gamma * V(final obs)
+                    final = torch.as_tensor(_true_next_obs(next_obs, infos)[bootstrap], device=self.device)
+                    rewards_t[torch.as_tensor(bootstrap, device=self.device)] += cfg.gamma * algo.value(final)
+                episode_ends = torch.as_tensor(terminated | truncated, dtype=torch.float32, device=self.device)
+                rollout.add(policy_obs, actions, rewards_t, episode_ends, values, log_probs)
+                self._track_episodes(rewards, terminated, truncated)
+                obs = next_obs
+                self.timesteps += self.n_envs
+                self._after_step(allow_eval=False)
+            last_obs = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+            rollout.compute_returns_and_advantages(algo.value(last_obs), cfg.gamma, cfg.gae_lambda)
+            self._accumulate(algo.update(rollout))
+            self._after_step()
+
+    # ------------------------------------------------------------------ helpers
+    def _env_actions(self, actions: torch.Tensor) -> np.ndarray:
+        """[-1, 1] actions to env units as numpy: the one host sync per vector step."""
+        return self.algo.policy.to_env(actions).cpu().numpy()
+
+    def _track_episodes(self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> None:
+        self._ep_return += rewards
+        self._ep_length += 1
+        for i in np.flatnonzero(terminated | truncated):
+            self.episode_returns.append(float(self._ep_return[i]))
+            self.episode_lengths.append(int(self._ep_length[i]))
+            self._ep_return[i] = 0.0
+            self._ep_length[i] = 0
+            self.episodes += 1
+
+    def _accumulate(self, values: dict[str, torch.Tensor]) -> None:
+        for key, value in values.items():
+            self._sums[key] = self._sums[key] + value if key in self._sums else value.detach().clone()
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def _after_step(self, allow_eval: bool = True) -> None:
+        freeze = self.algo.freeze
+        if freeze is not None:
+            message = freeze.maybe_unfreeze(self.timesteps)
+            if message:
+                self.logger.message(message)
+        if self.timesteps >= self._next_log:
+            self._log()
+            self._next_log = self._next_multiple(self.run.log_interval)
+        if allow_eval and self.timesteps >= self._next_eval and self.timesteps < self.run.total_timesteps:
+            self._evaluate()
+            self.checkpoint()
+            self._next_eval = self._next_multiple(self.run.eval_freq)
+        if self.timesteps >= self._next_ckpt and self.timesteps < self.run.total_timesteps:
+            self.checkpoint()
+            self._next_ckpt = self._next_multiple(self.run.checkpoint_freq)
+
+    def _next_multiple(self, every: int) -> int:
+        return (self.timesteps // every + 1) * every
+
+    def _log(self) -> None:
+        values = {key: float(total) / self._counts[key] for key, total in self._sums.items()}  # one sync
+        self._sums, self._counts = {}, {}
+        elapsed = max(time.time() - self._start_time, 1e-9)
+        fps = (self.timesteps - self._start_steps) / elapsed
+        values[metrics.FPS] = fps
+        values[metrics.TOTAL_TIMESTEPS] = self.timesteps
+        values[metrics.N_UPDATES] = self.algo.n_updates
+        if self.episode_returns:
+            values[metrics.EP_REW_MEAN] = float(np.mean(self.episode_returns))
+            values[metrics.EP_LEN_MEAN] = float(np.mean(self.episode_lengths))
+        self.logger.record(values, self.timesteps)
+        self.logger.progress(self._progress_line(fps, values))
+        self._last_logged = self.timesteps
+
+    def _progress_line(self, fps: float, values: dict[str, float]) -> str:
+        total = self.run.total_timesteps
+        remaining = max(total - self.timesteps, 0) / fps if fps > 0 else math.inf
+        eta = time.strftime("%H:%M:%S", time.gmtime(remaining)) if math.isfinite(remaining) else "--:--:--"
+        parts = [f"[{self.timesteps:>{len(str(total))}}/{total} {100 * self.timesteps / max(total, 1):3.0f}%]",
+                 f"fps {fps:,.0f}", f"ETA {eta}"]
+        if metrics.EP_REW_MEAN in values:
+            parts.append(f"ep_rew {values[metrics.EP_REW_MEAN]:.2f}")
+        if self.last_eval:
+            key, value = next(iter(self.last_eval.items()))
+            parts.append(f"last eval {key}={value:.3f}")
+        return " | ".join(parts)
+
+    def _evaluate(self) -> dict[str, float]:
+        results = self.evaluate(self.algo.policy, self.timesteps)
+        self.last_eval = dict(results)
+        self.logger.record(results, self.timesteps)
+        summary = ", ".join(f"{k}={v:.3f}" for k, v in list(results.items())[:4])
+        self.logger.message(f"[eval @ {self.timesteps}] {summary}")
+        return results
+
+    def _runner_state(self) -> dict:
+        return {"timesteps": self.timesteps, "episodes": self.episodes, "last_eval": self.last_eval,
+                "episode_returns": list(self.episode_returns), "episode_lengths": list(self.episode_lengths)}
+
+    def _restore(self, checkpoint: dict) -> None:
+        """Continue from a checkpoint payload (rlcore.checkpoint.load_checkpoint)."""
+        state = checkpoint["runner"]
+        self.timesteps = state["timesteps"]
+        self.episodes = state["episodes"]
+        self.last_eval = state["last_eval"]
+        self.episode_returns.extend(state["episode_returns"])
+        self.episode_lengths.extend(state["episode_lengths"])
+        if checkpoint.get("replay") is not None and self.replay is not None:
+            self.replay.load_state_dict(checkpoint["replay"])
+        set_rng_state(checkpoint["rng"])
+
+
+def _true_next_obs(next_obs: np.ndarray, infos: dict) -> np.ndarray:
+    """next_obs with the rows of ended episodes replaced by their final observation (SAME_STEP autoreset)."""
+    mask = infos.get("_final_obs")
+    if mask is None or not np.any(mask):
+        return next_obs
+    true_next = np.array(next_obs, dtype=np.float32, copy=True)
+    for i in np.flatnonzero(mask):
+        true_next[i] = infos["final_obs"][i]
+    return true_next

@@ -1,0 +1,235 @@
+"""TD3, SAC and PPO internals on tiny tensors with hand-computed numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from rlcore.algos import build_algorithm
+from rlcore.algos.ppo import clipped_policy_loss, normalize_advantages, value_loss
+from rlcore.buffers import Batch, RolloutBuffer
+from rlcore.config import BufferConfig, NetConfig, PPOConfig, SACConfig, TD3Config
+from rlcore.networks import squashed_log_prob
+
+OBS, ACT = 3, 2
+LOW, HIGH = -np.ones(ACT, np.float32), np.ones(ACT, np.float32)
+SMALL = NetConfig(net_arch=(8, 8))
+
+
+def _batch(n: int = 4, terminated: list[float] | None = None) -> Batch:
+    g = torch.Generator().manual_seed(1)
+    return Batch(torch.randn(n, OBS, generator=g), torch.rand(n, ACT, generator=g) * 2 - 1,
+                 torch.arange(n, dtype=torch.float32), torch.randn(n, OBS, generator=g),
+                 torch.tensor(terminated if terminated is not None else [0.0] * n))
+
+
+class _ConstQ(nn.Module):
+    """A critic stand-in returning fixed Q values and recording the actions it was asked about."""
+
+    def __init__(self, q1: float, q2: float) -> None:
+        super().__init__()
+        self.q1, self.q2 = q1, q2
+        self.seen_actions: torch.Tensor | None = None
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.seen_actions = action
+        return torch.full((len(obs),), self.q1), torch.full((len(obs),), self.q2)
+
+
+class _ConstActor(nn.Module):
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.full((len(obs), ACT), self.value)
+
+
+# ---------------------------------------------------------------- TD3
+def test_td3_target_uses_min_q_and_masks_only_termination() -> None:
+    td3 = build_algorithm("td3", OBS, LOW, HIGH, TD3Config(net=SMALL, gamma=0.5))
+    td3.critic_target = _ConstQ(3.0, 5.0)
+    y = td3._q_target(_batch(4, terminated=[0.0, 1.0, 0.0, 1.0]))
+    # rewards 0,1,2,3; min Q' = 3; gamma 0.5; terminated rows do not bootstrap
+    torch.testing.assert_close(y, torch.tensor([0 + 1.5, 1.0, 2 + 1.5, 3.0]))
+
+
+def test_td3_target_smoothing_noise_is_clipped_and_action_bounded() -> None:
+    td3 = build_algorithm("td3", OBS, LOW, HIGH, TD3Config(net=SMALL, target_policy_noise=100.0,
+                                                           target_noise_clip=0.5))
+    td3.actor_target = _ConstActor(0.8)
+    td3.critic_target = critic = _ConstQ(0.0, 0.0)
+    td3._q_target(_batch(256))
+    seen = critic.seen_actions
+    # noise (std 100) clipped to +-0.5 around 0.8, then the action clipped to [-1, 1]: [0.3, 1.0],
+    # almost always at one of the two ends
+    assert float(seen.min()) == pytest.approx(0.3) and float(seen.max()) == 1.0
+    at_ends = torch.isclose(seen, torch.tensor(0.3)) | (seen == 1.0)
+    assert at_ends.float().mean() > 0.98
+
+
+def test_td3_delays_actor_and_targets() -> None:
+    tau = 0.25
+    td3 = build_algorithm("td3", OBS, LOW, HIGH, TD3Config(net=SMALL, policy_delay=2, tau=tau))
+    actor0 = [p.clone() for p in td3.actor.parameters()]
+    target0 = [p.clone() for p in td3.critic_target.parameters()]
+    out1 = td3.update(_batch())
+    assert "train/actor_loss" not in out1
+    assert all(torch.equal(a, b) for a, b in zip(actor0, td3.actor.parameters(), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(target0, td3.critic_target.parameters(), strict=True))
+    out2 = td3.update(_batch())
+    assert "train/actor_loss" in out2
+    assert not all(torch.equal(a, b) for a, b in zip(actor0, td3.actor.parameters(), strict=True))
+    for old, new, online in zip(target0, td3.critic_target.parameters(), td3.critic.parameters(), strict=True):
+        torch.testing.assert_close(new, (1 - tau) * old + tau * online)
+
+
+def test_td3_actor_step_leaves_critic_gradients_empty() -> None:
+    td3 = build_algorithm("td3", OBS, LOW, HIGH, TD3Config(net=SMALL, policy_delay=1))
+    td3.update(_batch())
+    assert all(p.requires_grad for p in td3.critic.parameters())
+    td3.critic_optimizer.zero_grad(set_to_none=True)
+    td3._update_actor(_batch())
+    assert all(p.grad is None for p in td3.critic.parameters())
+
+
+# ---------------------------------------------------------------- SAC
+def test_squashed_log_prob_matches_change_of_variables() -> None:
+    u = torch.linspace(-6, 6, 101, dtype=torch.float64)[:, None]
+    mean, log_std = torch.tensor([[0.3]], dtype=torch.float64), torch.tensor([[0.2]], dtype=torch.float64)
+    naive = (torch.distributions.Normal(mean, log_std.exp()).log_prob(u) - torch.log(1 - torch.tanh(u) ** 2)).sum(-1)
+    torch.testing.assert_close(squashed_log_prob(u, mean, log_std), naive)
+    # the squashed density integrates to 1 over a in (-1, 1)
+    a = torch.linspace(-1 + 1e-9, 1 - 1e-9, 200_001, dtype=torch.float64)[:, None]
+    density = squashed_log_prob(torch.atanh(a), mean, log_std).exp()
+    assert torch.trapezoid(density, a.squeeze(-1)).item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_sac_target_subtracts_entropy_term() -> None:
+    sac = build_algorithm("sac", OBS, LOW, HIGH, SACConfig(net=SMALL, gamma=0.5))
+    sac.critic_target = _ConstQ(3.0, 5.0)
+    batch = _batch(4, terminated=[0.0, 1.0, 0.0, 0.0])
+    torch.manual_seed(0)
+    y = sac._q_target(batch, torch.tensor(0.2))
+    torch.manual_seed(0)
+    _, next_log_prob = sac.actor.sample(batch.next_obs)
+    expected = batch.rewards + 0.5 * (1 - batch.terminated) * (3.0 - 0.2 * next_log_prob)
+    torch.testing.assert_close(y, expected)
+
+
+def test_sac_alpha_moves_toward_target_entropy() -> None:
+    lr = 0.01
+    sac = build_algorithm("sac", OBS, LOW, HIGH, SACConfig(net=SMALL, learning_rate=lr))
+    assert sac.target_entropy == -ACT and float(sac.alpha) == 1.0
+    # log pi = 5: entropy estimate -5 is below the target -2, so alpha must grow (Adam's first step = lr)
+    sac._update_alpha(torch.full((8,), 5.0))
+    assert float(sac.log_alpha.detach()) == pytest.approx(lr, rel=1e-4)
+    assert float(sac.alpha) == pytest.approx(math.exp(lr), rel=1e-4)
+    # log pi = -5: entropy 5 is above the target -2, too random, alpha must shrink
+    sac = build_algorithm("sac", OBS, LOW, HIGH, SACConfig(net=SMALL, learning_rate=lr))
+    sac._update_alpha(torch.full((8,), -5.0))
+    assert float(sac.log_alpha.detach()) == pytest.approx(-lr, rel=1e-4)
+
+
+def test_sac_alpha_floor_and_fixed_alpha() -> None:
+    sac = build_algorithm("sac", OBS, LOW, HIGH, SACConfig(net=SMALL, learning_rate=0.5, ent_coef_min=0.9))
+    for _ in range(5):
+        sac._update_alpha(torch.full((8,), -5.0))  # shrinking alpha hits the floor
+    assert float(sac.alpha) == pytest.approx(0.9)
+    fixed = build_algorithm("sac", OBS, LOW, HIGH, SACConfig(net=SMALL, ent_coef=0.05))
+    out = fixed.update(_batch())
+    assert "train/ent_coef_loss" not in out and float(out["train/ent_coef"]) == pytest.approx(0.05)
+    assert fixed.alpha_optimizer is None
+
+
+# ---------------------------------------------------------------- PPO
+def test_ppo_clipped_objective_hand_computed() -> None:
+    adv = torch.tensor([1.0, -1.0, 2.0, -2.0])
+    ratio = torch.tensor([1.5, 0.5, 0.9, 1.1])
+    # min(A r, A clip(r, .8, 1.2)): 1.2, -0.8, 1.8, -2.2
+    loss = clipped_policy_loss(adv, ratio.log(), 0.2)
+    assert float(loss) == pytest.approx(-(1.2 - 0.8 + 1.8 - 2.2) / 4)
+
+
+def test_ppo_value_clipping_off_by_default() -> None:
+    assert PPOConfig().clip_range_vf is None
+    values, old, returns = torch.tensor([3.0]), torch.tensor([1.0]), torch.tensor([0.0])
+    assert float(value_loss(values, old, returns, None)) == 9.0
+    assert float(value_loss(values, old, returns, 0.5)) == 2.25  # clipped to 1.5
+
+
+def test_ppo_advantage_normalisation() -> None:
+    adv = normalize_advantages(torch.tensor([1.0, 2.0, 3.0, 6.0]))
+    assert float(adv.mean()) == pytest.approx(0.0, abs=1e-7)
+    assert float(adv.std()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_ppo_update_reports_sb3_metrics_and_first_ratio_is_one() -> None:
+    ppo = build_algorithm("ppo", OBS, LOW, HIGH, PPOConfig(net=SMALL, n_steps=8, batch_size=4, n_epochs=1))
+    buf = RolloutBuffer(8, 2, OBS, ACT, seed=0)
+    for _ in range(8):
+        obs = torch.randn(2, OBS)
+        policy_obs, actions, values, log_probs = ppo.explore(obs)
+        buf.add(policy_obs, actions, torch.randn(2), torch.zeros(2), values, log_probs)
+    buf.compute_returns_and_advantages(torch.zeros(2), 0.99, 0.95)
+    first = buf.minibatches(16)[0]
+    log_prob = ppo.model.distribution(first.obs).log_prob(first.actions).sum(-1)
+    torch.testing.assert_close(log_prob, first.log_probs)  # ratio 1 before any step
+    out = ppo.update(buf)
+    for key in ("train/policy_gradient_loss", "train/value_loss", "train/entropy_loss", "train/approx_kl",
+                "train/clip_fraction", "train/explained_variance", "train/std", "train/loss"):
+        assert key in out and out[key].ndim == 0
+    assert ppo.n_updates == 1
+
+
+def test_ppo_target_kl_stops_epochs_early() -> None:
+    cfg = PPOConfig(net=SMALL, n_steps=8, batch_size=4, n_epochs=10, target_kl=1e-12, learning_rate=0.1)
+    ppo = build_algorithm("ppo", OBS, LOW, HIGH, cfg)
+    buf = RolloutBuffer(8, 1, OBS, ACT, seed=0)
+    for _ in range(8):
+        policy_obs, actions, values, log_probs = ppo.explore(torch.randn(1, OBS))
+        buf.add(policy_obs, actions, torch.randn(1), torch.zeros(1), values, log_probs)
+    buf.compute_returns_and_advantages(torch.zeros(1), 0.99, 0.95)
+    ppo.update(buf)
+    assert ppo.n_updates == 1
+
+
+# ---------------------------------------------------------------- shared
+@pytest.mark.parametrize("algo", ["td3", "sac", "ppo"])
+def test_deployed_policy_maps_onto_env_bounds(algo: str) -> None:
+    low, high = np.array([-2.0, 0.0], np.float32), np.array([2.0, 10.0], np.float32)
+    cfg = {"td3": TD3Config, "sac": SACConfig, "ppo": PPOConfig}[algo](net=SMALL)
+    learner = build_algorithm(algo, OBS, low, high, cfg)
+    policy = learner.policy
+    torch.testing.assert_close(policy.to_env(torch.tensor([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]])),
+                               torch.tensor([[-2.0, 0.0], [2.0, 10.0], [0.0, 5.0]]))
+    obs = np.random.default_rng(0).normal(size=(5, OBS)).astype(np.float32)
+    actions = policy.predict(obs)
+    assert actions.shape == (5, 2) and np.all(actions >= low - 1e-6) and np.all(actions <= high + 1e-6)
+    np.testing.assert_allclose(policy.predict(obs[0]), actions[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("algo", ["td3", "sac", "ppo"])
+def test_same_seed_same_parameters(algo: str) -> None:
+    def run() -> list[torch.Tensor]:
+        torch.manual_seed(7)
+        cfg = {"td3": TD3Config(net=SMALL, buffer=BufferConfig(batch_size=4)), "sac": SACConfig(net=SMALL),
+               "ppo": PPOConfig(net=SMALL)}[algo]
+        learner = build_algorithm(algo, OBS, LOW, HIGH, cfg)
+        if algo == "ppo":
+            buf = RolloutBuffer(8, 1, OBS, ACT, seed=0)
+            for _ in range(8):
+                policy_obs, actions, values, log_probs = learner.explore(torch.randn(1, OBS))
+                buf.add(policy_obs, actions, torch.randn(1), torch.zeros(1), values, log_probs)
+            buf.compute_returns_and_advantages(torch.zeros(1), 0.99, 0.95)
+            learner.update(buf)
+        else:
+            for _ in range(3):
+                learner.update(_batch())
+        return [p.detach().clone() for p in learner.policy.parameters()]
+
+    assert all(torch.equal(a, b) for a, b in zip(run(), run(), strict=True))
