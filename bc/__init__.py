@@ -1,0 +1,1 @@
+"""Behaviour cloning: the scripted stand controller (baseline and demonstrator), later datasets and trainer."""

@@ -1,0 +1,145 @@
+"""Env factories: `make_env` returns a thunk (CleanRL style); `make_vec_env` builds a gymnasium vector env.
+
+The wrapper chain and the reward profiles are described in envs/wrappers.py.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+
+import gymnasium as gym
+import sai_mujoco  # noqa: F401  (registers the LowerT1* ids; does not import mujoco, so MUJOCO_GL can still be set)
+
+from envs.tasks import get_task
+from envs.wrappers import (
+    ACTION_MODES,
+    DEFAULT_PD_SCALE,
+    ENV_REWARD_PROFILES,
+    REWARD_PROFILES,
+    SHAPING_PROFILES,
+    ActionRepeat,
+    CompetitionReward,
+    LeanInfo,
+    PreprocessObs,
+    ShapedEnvReward,
+    adjust_reward_config,
+    check_wrapper_order,
+    expected_wrapper_order,
+)
+
+VEC_ENVS = ("sync", "async")
+
+
+def make_env(
+    task: str,
+    seed: int | None = None,
+    action_mode: str = "torque",
+    reward_profile: str = "competition",
+    action_repeat: int = 1,
+    pd_scale: float = DEFAULT_PD_SCALE,
+    render_mode: str | None = None,
+    render_size: tuple[int, int] | None = None,
+    max_episode_steps: int | None = None,
+    lean_info: bool = False,
+) -> Callable[[], gym.Env]:
+    """A thunk building one wrapped soccer env; its action space is Box(-1, 1, (12,)), its obs 89-dim.
+
+    Arguments are checked here (ValueError), before any env exists. `seed` resets the env once at
+    construction and seeds its action space. `max_episode_steps` overrides the 5000-step TimeLimit
+    (tests use it to stay short); `render_size` is (width, height) for `render_mode="rgb_array"`.
+    `lean_info` keeps only the terminal reward_terms in info (for training vector envs).
+    The env's metadata holds the raw torque bounds and the action/reward settings (for the exporter).
+    """
+    spec = get_task(task)
+    if action_mode not in ACTION_MODES:
+        raise ValueError(f"unknown action_mode {action_mode!r}; choose from {', '.join(ACTION_MODES)}")
+    if reward_profile not in REWARD_PROFILES:
+        raise ValueError(f"unknown reward_profile {reward_profile!r}; choose from {', '.join(REWARD_PROFILES)}")
+    if isinstance(action_repeat, bool) or not isinstance(action_repeat, int) or action_repeat < 1:
+        raise ValueError(f"action_repeat must be an integer >= 1, got {action_repeat!r}")
+    if not (math.isfinite(pd_scale) and pd_scale > 0):
+        raise ValueError(f"pd_scale must be finite and > 0, got {pd_scale!r}")
+    if max_episode_steps is not None and max_episode_steps < 1:
+        raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+    if reward_profile in ENV_REWARD_PROFILES:
+        warnings.warn(
+            f"reward_profile {reward_profile!r} builds on the raw env reward, which is misaligned with the "
+            "competition score (it pays every step after the first touch); prefer 'competition'",
+            stacklevel=2,
+        )
+    render_kwargs = {} if render_size is None else {"width": render_size[0], "height": render_size[1]}
+
+    def thunk() -> gym.Env:
+        env = gym.make(spec.env_id, render_mode=render_mode, max_episode_steps=max_episode_steps, **render_kwargs)
+        base = env.unwrapped
+        if reward_profile in SHAPING_PROFILES:
+            # An instance attribute: the class-level reward_config dict stays untouched.
+            base.reward_config = adjust_reward_config(base.reward_config, reward_profile)
+        env = ACTION_MODES[action_mode](env, pd_scale)
+        action_wrapper = type(env)
+        if action_repeat > 1:
+            env = ActionRepeat(env, action_repeat)
+        env = PreprocessObs(env, spec)
+        if reward_profile == "competition":
+            env = CompetitionReward(env, spec)
+        elif reward_profile in SHAPING_PROFILES:
+            env = ShapedEnvReward(env, reward_profile)
+        if lean_info:
+            env = LeanInfo(env)
+        check_wrapper_order(env, expected_wrapper_order(action_wrapper, action_repeat, reward_profile, lean_info))
+        env.metadata = {
+            **env.metadata,
+            "task": spec.name,
+            "action_mode": action_mode,
+            "torque_low": base.action_space.low.tolist(),
+            "torque_high": base.action_space.high.tolist(),
+            "pd_scale": pd_scale,
+            "action_repeat": action_repeat,
+            "reward_profile": reward_profile,
+        }
+        if seed is not None:
+            env.reset(seed=seed)
+            env.action_space.seed(seed)
+        return env
+
+    return thunk
+
+
+def make_vec_env(
+    task_list: Sequence[str],
+    seed: int = 0,
+    vec_env: str = "sync",
+    action_mode: str = "torque",
+    reward_profile: str = "competition",
+    action_repeat: int = 1,
+    pd_scale: float = DEFAULT_PD_SCALE,
+    max_episode_steps: int | None = None,
+    lean_info: bool = True,
+) -> gym.vector.VectorEnv:
+    """A gymnasium vector env, env i running task_list[i] seeded seed + i, with SAME_STEP autoreset.
+
+    The final obs of an ended episode is in info["final_obs"] (mask info["_final_obs"]). `lean_info`
+    defaults to True here: training needs no per-step info, and aggregating it is costly (see LeanInfo).
+    At 500 Hz "sync" is faster than "async" unless each step does many physics steps (action_repeat).
+    """
+    if vec_env not in VEC_ENVS:
+        raise ValueError(f"unknown vec_env {vec_env!r}; choose from {', '.join(VEC_ENVS)}")
+    if not task_list:
+        raise ValueError("task_list must name at least one task")
+    fns = [
+        make_env(
+            task,
+            seed=seed + i,
+            action_mode=action_mode,
+            reward_profile=reward_profile,
+            action_repeat=action_repeat,
+            pd_scale=pd_scale,
+            max_episode_steps=max_episode_steps,
+            lean_info=lean_info,
+        )
+        for i, task in enumerate(task_list)
+    ]
+    vector_cls = gym.vector.SyncVectorEnv if vec_env == "sync" else gym.vector.AsyncVectorEnv
+    return vector_cls(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)

@@ -1,0 +1,128 @@
+"""Evaluate a policy on the soccer tasks with the official competition score.
+
+    python evaluate.py --policy stand --tasks all --episodes 5 --eval-seeds 0,1,2,3 --json out.json
+
+Prints one line per finished episode, then a table per task (comp_total mean ± std, success / offside /
+fallen rates, mean episode length) and C_overall (sum over tasks) and C_mean (mean over tasks).
+Reset seeds and scoring are defined in scoring/harness.py; this file only parses and wires.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bc.stand import StandController
+from envs.tasks import KTT_STEPS_WEIGHT, get_task, parse_task_names
+from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, run_cli
+from scoring.harness import MAX_EPISODES, Policy, ProgressPrinter, episode_seed, evaluate, format_table, result_to_json
+from scoring.video import record_video
+
+POLICIES = ("zero", "random", "stand")
+
+
+def build_parser() -> ArgumentParser:
+    """The evaluate.py command line."""
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--policy", choices=POLICIES, required=True, help="a scripted policy to evaluate")
+    parser.add_argument("--tasks", default="all", help="comma-separated task names, or 'all' (default)")
+    parser.add_argument("--episodes", type=int, default=5, help="episodes per eval seed per task (default 5)")
+    parser.add_argument("--eval-seeds", default="0,1,2,3", help="comma-separated distinct seeds >= 0")
+    parser.add_argument(
+        "--ktt-steps-weight", type=float, default=KTT_STEPS_WEIGHT,
+        help=f"kick_to_target 'steps' weight of the official score (default {KTT_STEPS_WEIGHT})",
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="episodes run in lock-step (default 8)")
+    parser.add_argument("--json", metavar="OUT", help="write per-episode records and aggregates here")
+    parser.add_argument("--video", metavar="DIR", help="write a GIF of one episode per task into DIR")
+    return parser
+
+
+def make_policy(name: str) -> Policy:
+    """The policy callable (N, 89) -> (N, 12) for a --policy name (random draws from a fixed seed)."""
+    if name == "zero":
+        return lambda obs: np.zeros((len(obs), 12), dtype=np.float32)
+    if name == "random":
+        rng = np.random.default_rng(0)
+        return lambda obs: rng.uniform(-1.0, 1.0, (len(obs), 12)).astype(np.float32)
+    return StandController()
+
+
+def _check_writable_dir(directory: Path, flag: str) -> None:
+    """UsageError unless a file can be created in `directory` (tried for real, then removed)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot write into {str(directory)!r} ({exc.strerror or exc})") from None
+
+
+def _write_json_atomic(path: Path, document: dict) -> None:
+    """Write through a temp file in the same directory and os.replace: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(document, f, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Check every input (UsageError), run the episodes, print the table, write the JSON and videos."""
+    args = build_parser().parse_args(argv)
+    try:
+        tasks = parse_task_names(args.tasks)
+    except ValueError as exc:
+        raise UsageError(f"--tasks: {exc}") from None
+    seeds = parse_int_list(args.eval_seeds, "--eval-seeds")
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"--eval-seeds must be distinct, got {args.eval_seeds!r}")
+    if not 1 <= args.episodes <= MAX_EPISODES:
+        raise UsageError(f"--episodes must be in [1, {MAX_EPISODES}], got {args.episodes}")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if not math.isfinite(args.ktt_steps_weight):
+        raise UsageError(f"--ktt-steps-weight must be finite, got {args.ktt_steps_weight}")
+    json_path = Path(args.json) if args.json else None
+    if json_path is not None:
+        if json_path.is_dir():
+            raise UsageError(f"--json: {args.json!r} is a directory")
+        _check_writable_dir(json_path.parent, "--json")
+    video_dir = Path(args.video) if args.video else None
+    if video_dir is not None:
+        # mujoco picks its GL backend when first imported (at the first env): headless EGL unless set.
+        os.environ.setdefault("MUJOCO_GL", "egl")
+        try:
+            video_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--video: cannot create {args.video!r} ({exc.strerror or exc})") from None
+        _check_writable_dir(video_dir, "--video")
+
+    policy = make_policy(args.policy)
+    result = evaluate(
+        policy, tasks, args.episodes, seeds, ktt_steps_weight=args.ktt_steps_weight, batch_size=args.batch_size,
+        progress=ProgressPrinter(args.ktt_steps_weight),
+    )
+    print(format_table(result))
+    if json_path is not None:
+        _write_json_atomic(json_path, result_to_json(result))
+        print(f"wrote {json_path}")
+    if video_dir is not None:
+        for task in tasks:
+            path = video_dir / f"{args.policy}_{get_task(task).suffix}.gif"
+            record_video(policy, task, path, seed=episode_seed(seeds[0], get_task(task).index, 0))
+            print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

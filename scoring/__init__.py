@@ -1,0 +1,1 @@
+"""Official competition scoring: per-episode reports, aggregation and the evaluation harness."""

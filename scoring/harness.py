@@ -1,0 +1,232 @@
+"""The evaluation harness: run any policy callable over tasks x eval seeds x episodes, score officially.
+
+A policy maps a float32 batch of 89-dim observations (N, 89) to actions (N, 12) in the wrapped env's
+action space ([-1, 1]). Episodes of one task run in lock-step on a batch of envs, one policy call per step
+for the whole batch, so network policies pay one forward pass per step. Each env runs episodes one after
+another; every episode gets its own reset seed
+
+    reset_seed = eval_seed * 1_000_000 + task_index * 100_000 + episode     (episode < 100_000)
+
+so no two episodes share a seed, across the seed list and the tasks (unlike the seed pipeline, whose
+seed + 1000 * task + episode overlapped). An episode depends only on its reset seed and the policy, so
+results do not depend on the batch size for any policy that acts row by row deterministically.
+
+Scores: each episode is scored from its terminal step's raw terms (scoring/report.py). C_overall is the
+sum over tasks of the per-task mean score (the seed's `comp_total_sum`); C_mean is the mean over tasks.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+import numpy as np
+
+from envs.factory import make_env
+from envs.preprocess import OBS_DIM
+from envs.tasks import KTT_STEPS_WEIGHT, get_task
+from envs.wrappers import DEFAULT_PD_SCALE
+from scoring.report import EpisodeRecord, aggregate, episode_report, plain_terms
+
+Policy = Callable[[np.ndarray], np.ndarray]
+Progress = Callable[[EpisodeRecord, int, int], None]
+"""Called after every finished episode with (record, episodes done for its task, episodes of the task)."""
+
+SEED_STRIDE = 1_000_000
+TASK_STRIDE = 100_000
+MAX_EPISODES = TASK_STRIDE
+"""Episodes per eval seed per task must not exceed this (their reset seeds would overlap)."""
+ACTION_DIM = 12
+
+
+def episode_seed(eval_seed: int, task_index: int, episode: int) -> int:
+    """The reset seed of one episode (formula in the module docstring)."""
+    if eval_seed < 0 or not 0 <= episode < TASK_STRIDE:
+        raise ValueError(f"need eval_seed >= 0 and 0 <= episode < {TASK_STRIDE}, got {eval_seed}, {episode}")
+    return eval_seed * SEED_STRIDE + task_index * TASK_STRIDE + episode
+
+
+def run_task(
+    policy: Policy,
+    task: str,
+    eval_seeds: Sequence[int],
+    episodes: int,
+    *,
+    batch_size: int = 8,
+    action_mode: str = "torque",
+    action_repeat: int = 1,
+    pd_scale: float = DEFAULT_PD_SCALE,
+    max_episode_steps: int | None = None,
+    progress: Progress | None = None,
+) -> list[EpisodeRecord]:
+    """Run `episodes` episodes per eval seed of one task; records in (seed, episode) order."""
+    if not 1 <= episodes <= MAX_EPISODES:
+        raise ValueError(f"episodes must be in [1, {MAX_EPISODES}], got {episodes}")
+    if len(set(eval_seeds)) != len(eval_seeds) or not eval_seeds:
+        raise ValueError(f"eval seeds must be a non-empty list of distinct values, got {list(eval_seeds)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    index = get_task(task).index
+    reset_seeds = [episode_seed(s, index, e) for s in eval_seeds for e in range(episodes)]
+    thunk = make_env(
+        task,
+        action_mode=action_mode,
+        action_repeat=action_repeat,
+        pd_scale=pd_scale,
+        max_episode_steps=max_episode_steps,
+    )
+    envs = [thunk() for _ in range(min(batch_size, len(reset_seeds)))]
+    records: list[EpisodeRecord | None] = [None] * len(reset_seeds)
+    obs = np.zeros((len(envs), OBS_DIM), dtype=np.float32)
+    job = [0] * len(envs)
+    length = [0] * len(envs)
+    next_job = 0
+
+    def start(slot: int) -> None:
+        nonlocal next_job
+        obs[slot], _ = envs[slot].reset(seed=reset_seeds[next_job])
+        job[slot], length[slot], next_job = next_job, 0, next_job + 1
+
+    try:
+        for slot in range(len(envs)):
+            start(slot)
+        active = list(range(len(envs)))
+        done = 0
+        while active:
+            actions = np.asarray(policy(obs[active]))
+            if actions.shape != (len(active), ACTION_DIM):
+                raise ValueError(f"policy returned actions of shape {actions.shape}, need ({len(active)}, 12)")
+            still_active = []
+            for row, slot in enumerate(active):
+                obs[slot], _, terminated, truncated, info = envs[slot].step(actions[row])
+                length[slot] += info.get("physics_steps", 1)
+                if not (terminated or truncated):
+                    still_active.append(slot)
+                    continue
+                record = EpisodeRecord(
+                    task, reset_seeds[job[slot]], plain_terms(info["reward_terms"]), length[slot],
+                    bool(terminated), bool(truncated),
+                )
+                records[job[slot]] = record
+                done += 1
+                if progress is not None:
+                    progress(record, done, len(reset_seeds))
+                if next_job < len(reset_seeds):
+                    start(slot)
+                    still_active.append(slot)
+            active = still_active
+    finally:
+        for env in envs:
+            env.close()
+    return records
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Episode records per task (in evaluation order) and the steps weight they are scored with."""
+
+    records: dict[str, list[EpisodeRecord]]
+    ktt_steps_weight: float = KTT_STEPS_WEIGHT
+
+    def summary(self, task: str) -> dict[str, float]:
+        """aggregate() of one task's episodes."""
+        return aggregate(self.records[task], self.ktt_steps_weight)
+
+    @property
+    def c_overall(self) -> float:
+        """Sum over the evaluated tasks of the mean episode score (not comparable across task sets)."""
+        return float(sum(self.summary(task)["comp_total_mean"] for task in self.records))
+
+    @property
+    def c_mean(self) -> float:
+        """Mean over the evaluated tasks of the mean episode score."""
+        return self.c_overall / len(self.records)
+
+
+def evaluate(
+    policy: Policy,
+    tasks: Sequence[str],
+    episodes: int,
+    eval_seeds: Sequence[int],
+    *,
+    ktt_steps_weight: float = KTT_STEPS_WEIGHT,
+    batch_size: int = 8,
+    action_mode: str = "torque",
+    action_repeat: int = 1,
+    pd_scale: float = DEFAULT_PD_SCALE,
+    max_episode_steps: int | None = None,
+    progress: Progress | None = None,
+) -> EvalResult:
+    """Run `episodes` episodes per eval seed on every task, in the given task order."""
+    records = {
+        task: run_task(
+            policy, task, eval_seeds, episodes,
+            batch_size=batch_size, action_mode=action_mode, action_repeat=action_repeat,
+            pd_scale=pd_scale, max_episode_steps=max_episode_steps, progress=progress,
+        )
+        for task in tasks
+    }
+    return EvalResult(records, ktt_steps_weight)
+
+
+def result_to_json(result: EvalResult) -> dict:
+    """The JSON document evaluate.py writes (other tools parse it; keep the shape):
+    {"tasks": {TASK: {"comp_total_mean", "comp_total_std", "success_rate", "offside_rate", "fallen_rate",
+    "ep_len_mean", other aggregate() keys, "episodes": [{"seed", "comp_total", "terms", "length",
+    "terminated", "truncated"}]}}, "C_overall", "C_mean"}."""
+    tasks = {}
+    for task, records in result.records.items():
+        entry: dict = result.summary(task)
+        entry["episodes"] = [
+            {
+                "seed": r.seed,
+                "comp_total": episode_report(r.terms, task, result.ktt_steps_weight)["comp_total"],
+                "terms": r.terms,
+                "length": r.length,
+                "terminated": r.terminated,
+                "truncated": r.truncated,
+            }
+            for r in records
+        ]
+        tasks[task] = entry
+    return {"tasks": tasks, "C_overall": result.c_overall, "C_mean": result.c_mean}
+
+
+def format_table(result: EvalResult) -> str:
+    """A printable table: one row per task, then C_overall (sum) and C_mean."""
+    lines = [f"{'task':<24}{'comp_total':>18}{'success':>9}{'offside':>9}{'fallen':>8}{'ep_len':>9}{'eps':>5}"]
+    for task in result.records:
+        s = result.summary(task)
+        total = f"{s['comp_total_mean']:+.3f} ± {s['comp_total_std']:.3f}"
+        lines.append(
+            f"{task:<24}{total:>18}{s['success_rate']:>9.2f}{s['offside_rate']:>9.2f}"
+            f"{s['fallen_rate']:>8.2f}{s['ep_len_mean']:>9.1f}{s['n_episodes']:>5d}"
+        )
+    lines.append(f"C_overall (sum over {len(result.records)} tasks): {result.c_overall:+.3f}")
+    lines.append(f"C_mean (mean over tasks): {result.c_mean:+.3f}")
+    return "\n".join(lines)
+
+
+class ProgressPrinter:
+    """A `Progress` callback printing one line per finished episode, with the time since its creation.
+
+    Prints to `stream`, or to whatever sys.stderr is at print time when None.
+    """
+
+    def __init__(self, ktt_steps_weight: float = KTT_STEPS_WEIGHT, stream: TextIO | None = None):
+        self.ktt_steps_weight = ktt_steps_weight
+        self.stream = stream
+        self.start = time.perf_counter()
+
+    def __call__(self, record: EpisodeRecord, done: int, total: int) -> None:
+        elapsed = time.perf_counter() - self.start
+        score = episode_report(record.terms, record.task, self.ktt_steps_weight)["comp_total"]
+        print(
+            f"[{elapsed:7.1f}s] {record.task} {done}/{total}: seed {record.seed} "
+            f"length {record.length} comp_total {score:+.3f}",
+            file=self.stream if self.stream is not None else sys.stderr,
+            flush=True,
+        )
