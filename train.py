@@ -1,8 +1,10 @@
 """Train TD3, SAC or PPO: on the soccer tasks (default) or on any gymnasium Box task (--env-id).
 
+    python train.py                                   # TD3 on the three soccer tasks, official-score evals
     python train.py --env-id Pendulum-v1 --algo sac --total-timesteps 15000 --seed 0 --save-dir runs/p
 
-Flags left unset keep the algorithm config's defaults (rlcore/config.py, shown in --help).
+Flags left unset keep the defaults: the soccer workflow's (SOCCER_DEFAULTS below, from the seed
+pipeline) on the soccer tasks, then the algorithm config's (rlcore/config.py, shown in --help).
 The run's save dir receives checkpoint.pt (resumable with --resume-model), metrics.jsonl and
 TensorBoard event files.
 """
@@ -18,6 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from envs.factory import ACTION_MODES, REWARD_PROFILES, make_vec_env
+from envs.preprocess import OBS_DIM
+from envs.tasks import KTT_STEPS_WEIGHT, build_task_list, parse_task_names, parse_task_weights
 from rlcore.algos import build_algorithm
 from rlcore.checkpoint import checkpoint_config, load_checkpoint
 from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, run_cli
@@ -26,6 +31,25 @@ from rlcore.gym_env import evaluate_returns, make_gym_vec_env
 from rlcore.logger import RunLogger
 from rlcore.metrics import EVAL_MEAN_LENGTH, EVAL_MEAN_RETURN
 from rlcore.runner import RunConfig, Runner, check_box_spaces
+from scoring.harness import evaluate as evaluate_soccer
+
+SOCCER_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 6, "eval_freq": 50_000, "eval_episodes": 2,
+                   "eval_seeds": "0,1,2,3"}
+"""Run defaults on the soccer tasks, from the seed pipeline (seed_workflow.md 8.1), except eval_episodes:
+per eval seed per task, 2 instead of the seed's 8 (which cost 96 full episodes per evaluation)."""
+GENERIC_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 1, "eval_freq": 0, "eval_episodes": 10, "eval_seeds": "0"}
+SOCCER_NET_ARCH = (256, 256, 128)
+
+
+def soccer_config(algo: str):
+    """The algorithm config the soccer workflow starts from: the seed's net [256, 256, 128], lr 3e-4, batch 256
+    and, off-policy, a 500k buffer with 20k warm-up steps (seed_workflow.md 8.1)."""
+    cfg = CONFIGS[algo]()
+    net = dataclasses.replace(cfg.net, net_arch=SOCCER_NET_ARCH)
+    if algo == "ppo":
+        return dataclasses.replace(cfg, net=net, learning_rate=3e-4, batch_size=256)
+    buffer = dataclasses.replace(cfg.buffer, buffer_size=500_000, learning_starts=20_000, batch_size=256)
+    return dataclasses.replace(cfg, net=net, learning_rate=3e-4, buffer=buffer)
 
 _NET, _BUF, _NORM = field_docs(NetConfig), field_docs(BufferConfig), field_docs(ObsNormConfig)
 _TD3, _SAC, _PPO = (field_docs(CONFIGS[a]) for a in ("td3", "sac", "ppo"))
@@ -37,8 +61,8 @@ def build_parser() -> ArgumentParser:
     run = parser.add_argument_group("run")
     run.add_argument("--algo", choices=sorted(CONFIGS), default="td3", help="algorithm (default td3)")
     run.add_argument("--env-id", help="train on this gymnasium env id instead of the soccer tasks")
-    run.add_argument("--total-timesteps", type=int, default=None, help=_RUN["total_timesteps"] + " (default 1e6)")
-    run.add_argument("--n-envs", type=int, default=1, help="parallel envs in the vector env (default 1)")
+    run.add_argument("--total-timesteps", type=int, help=_RUN["total_timesteps"] + " (default 1e6)")
+    run.add_argument("--n-envs", type=int, help="envs in the vector env (default: soccer 6, --env-id 1)")
     run.add_argument("--vec-env", choices=["sync", "async"], default="sync",
                      help="gymnasium vector env kind (default sync: faster for 500 Hz envs)")
     run.add_argument("--seed", type=int, default=0, help=_RUN["seed"] + " (default 0)")
@@ -66,12 +90,33 @@ def build_parser() -> ArgumentParser:
     algo.add_argument("--clip-range", type=float, help="PPO: " + _PPO["clip_range"])
     algo.add_argument("--normalize-obs", action="store_true", help=_NORM["enabled"])
 
+    soccer = parser.add_argument_group("soccer tasks (when --env-id is absent)")
+    soccer.add_argument("--tasks", default="all", help="comma-separated task names, or all (default)")
+    soccer.add_argument("--task-weights", help="env slots per task, e.g. goalie_penalty_kick=2,kick_to_target=1 "
+                        "(allocated proportionally)")
+    soccer.add_argument("--reward-profile", choices=sorted(REWARD_PROFILES), default="competition",
+                        help="training reward (default competition: dense, aligned with the official score)")
+    soccer.add_argument("--action-mode", choices=sorted(ACTION_MODES), default="torque",
+                        help="what the policy outputs (default torque)")
+    soccer.add_argument("--action-repeat", type=int, default=1, help="physics steps per decision (default 1)")
+    soccer.add_argument("--ktt-steps-weight", type=float, default=KTT_STEPS_WEIGHT,
+                        help=f"kick_to_target steps weight of the official score (default {KTT_STEPS_WEIGHT})")
+
     ev = parser.add_argument_group("evaluation")
-    ev.add_argument("--eval-freq", type=int, default=0, help=_RUN["eval_freq"])
-    ev.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation (default 10)")
-    ev.add_argument("--eval-seeds", default="0", help="comma-separated base reset seeds (default 0)")
+    ev.add_argument("--eval-freq", type=int, help=_RUN["eval_freq"] + " (default: soccer 50000, --env-id 0)")
+    ev.add_argument("--eval-episodes", type=int, help="episodes per eval seed (per task on soccer; "
+                    "default: soccer 2, --env-id 10)")
+    ev.add_argument("--eval-seeds", help="comma-separated eval seeds (default: soccer 0,1,2,3, --env-id 0)")
     ev.add_argument("--log-interval", type=int, default=2000, help=_RUN["log_interval"])
     return parser
+
+
+def apply_defaults(args) -> None:
+    """Fill the flags left unset with the soccer workflow's or the generic path's defaults."""
+    table = GENERIC_DEFAULTS if args.env_id else SOCCER_DEFAULTS
+    for key, value in table.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
 
 
 def algo_config(args, algo: str, base=None):
@@ -173,16 +218,14 @@ def prepare_save_dir(path: str) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.env_id is None:
-        raise UsageError("soccer training arrives with the environment layer; pass --env-id for now")
-    for flag in ("n_envs", "eval_episodes", "log_interval"):
+    apply_defaults(args)
+    for flag in ("total_timesteps", "n_envs", "eval_episodes", "log_interval", "action_repeat"):
         if getattr(args, flag) <= 0:
             raise UsageError(f"--{flag.replace('_', '-')} must be > 0, got {getattr(args, flag)}")
     eval_seeds = parse_int_list(args.eval_seeds, "--eval-seeds")
     device = resolve_device(args.device)
 
     resume = None
-    base = None
     if args.resume_model:
         try:
             resume = load_checkpoint(Path(args.resume_model))
@@ -190,51 +233,85 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(str(exc)) from None
         if resume["algo"] != args.algo:
             raise UsageError(f"--resume-model holds a {resume['algo']} checkpoint, but --algo is {args.algo}")
+    if resume is not None:
         base = checkpoint_config(resume)
+    else:
+        base = None if args.env_id else soccer_config(args.algo)
     cfg = algo_config(args, args.algo, base)
-    total = args.total_timesteps if args.total_timesteps is not None else 1_000_000
     try:
-        run = RunConfig(total_timesteps=total, seed=args.seed, eval_freq=args.eval_freq,
+        run = RunConfig(total_timesteps=args.total_timesteps, seed=args.seed, eval_freq=args.eval_freq,
                         log_interval=args.log_interval, save_replay=args.save_replay)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
-    try:
-        env = make_gym_vec_env(args.env_id, args.n_envs, args.vec_env)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    env, evaluate, metadata, description = (build_generic(args, eval_seeds) if args.env_id
+                                            else build_soccer(args, eval_seeds))
     try:
         obs_dim, low, high = check_box_spaces(env)
-    except ValueError as exc:
+        if resume is not None and resume["obs_shape"] != [obs_dim]:
+            raise ValueError(f"--resume-model was trained on observations of shape {tuple(resume['obs_shape'])}, "
+                             f"the env has ({obs_dim},)")
+        save_dir = prepare_save_dir(args.save_dir)
+    except (ValueError, UsageError) as exc:
         env.close()
-        raise UsageError(f"{args.env_id}: {exc}") from None
-    if resume is not None and resume["obs_shape"] != [obs_dim]:
-        env.close()
-        raise UsageError(f"--resume-model was trained on observations of shape {tuple(resume['obs_shape'])}, "
-                         f"{args.env_id} has ({obs_dim},)")
-    save_dir = prepare_save_dir(args.save_dir)
+        raise UsageError(f"{description}: {exc}" if not isinstance(exc, UsageError) else str(exc)) from None
 
     seed_everything(args.seed)
     algo = build_algorithm(args.algo, obs_dim, low, high, cfg, device)
     if resume is not None:
         algo.load_state_dict(resume["algo_state"])
-
-    def evaluate(policy, timestep: int) -> dict[str, float]:
-        records = [r for s in eval_seeds for r in evaluate_returns(args.env_id, policy.predict, args.eval_episodes,
-                                                                    seed=s * 10_000)]
-        return {EVAL_MEAN_RETURN: float(np.mean([r["return"] for r in records])),
-                EVAL_MEAN_LENGTH: float(np.mean([r["length"] for r in records]))}
-
-    print(f"training {args.algo.upper()} on {args.env_id} x{args.n_envs} for {total} timesteps on {device}; "
+    print(f"training {args.algo.upper()} on {description} for {args.total_timesteps} timesteps on {device}; "
           f"saving to {save_dir}")
     runner = Runner(algo, env, run, save_dir=save_dir, evaluate=evaluate, logger=RunLogger(save_dir),
-                    metadata={"env_id": args.env_id, "n_envs": args.n_envs}, resume=resume)
+                    metadata=metadata, resume=resume)
     try:
         final = runner.train()
     finally:
         env.close()
-    print(f"final evaluation: mean return {final[EVAL_MEAN_RETURN]:.2f}; checkpoint: {save_dir / 'checkpoint.pt'}")
+    print("final evaluation: " + ", ".join(f"{k}={v:.3f}" for k, v in final.items()))
+    print(f"checkpoint: {save_dir / 'checkpoint.pt'}")
     return 0
+
+
+def build_generic(args, eval_seeds: list[int]):
+    """(vector env, evaluate fn, metadata, description) for a gymnasium --env-id."""
+    try:
+        env = make_gym_vec_env(args.env_id, args.n_envs, args.vec_env)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+    def evaluate(policy, timestep: int) -> dict[str, float]:
+        records = [r for s in eval_seeds
+                   for r in evaluate_returns(args.env_id, policy.predict, args.eval_episodes, seed=s * 10_000)]
+        return {EVAL_MEAN_RETURN: float(np.mean([r["return"] for r in records])),
+                EVAL_MEAN_LENGTH: float(np.mean([r["length"] for r in records]))}
+
+    return env, evaluate, {"env_id": args.env_id, "n_envs": args.n_envs}, f"{args.env_id} x{args.n_envs}"
+
+
+def build_soccer(args, eval_seeds: list[int]):
+    """(vector env, evaluate fn, metadata, description) for the soccer tasks."""
+    try:
+        tasks = parse_task_names(args.tasks)
+        weights = parse_task_weights(args.task_weights) if args.task_weights else None
+        task_list = build_task_list(args.n_envs, task_weights=weights, tasks=tasks)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    trained = [t for t in tasks if t in task_list]
+    env = make_vec_env(task_list, seed=args.seed, vec_env=args.vec_env, action_mode=args.action_mode,
+                       reward_profile=args.reward_profile, action_repeat=args.action_repeat)
+
+    def evaluate(policy, timestep: int) -> dict[str, float]:
+        result = evaluate_soccer(policy.predict, trained, args.eval_episodes, eval_seeds,
+                                 ktt_steps_weight=args.ktt_steps_weight, action_mode=args.action_mode,
+                                 action_repeat=args.action_repeat)
+        scores = {f"comp_eval/{task}": result.summary(task)["comp_total_mean"] for task in trained}
+        return {"comp_eval/C_overall": result.c_overall, "comp_eval/C_mean": result.c_mean, **scores}
+
+    counts = ", ".join(f"{t} x{task_list.count(t)}" for t in trained)
+    metadata = {"tasks": trained, "task_list": list(task_list), "action_mode": args.action_mode,
+                "action_repeat": args.action_repeat, "reward_profile": args.reward_profile, "obs_dim": OBS_DIM}
+    return env, evaluate, metadata, f"soccer ({counts})"
 
 
 if __name__ == "__main__":

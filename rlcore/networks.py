@@ -161,9 +161,9 @@ class ActorCritic(nn.Module):
         _orthogonal_init(self)
 
     def distribution(self, obs: torch.Tensor) -> Normal:
-        """The Gaussian over unsquashed actions (B, A)."""
+        """The Gaussian over unsquashed actions (B, A). Argument validation is off: it is a host sync per call."""
         mean = self.action_net(self.mlp_extractor.policy_net(obs))
-        return Normal(mean, self.log_std.exp().expand_as(mean))
+        return Normal(mean, self.log_std.exp().expand_as(mean), validate_args=False)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """V(obs), shape (B,)."""
