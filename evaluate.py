@@ -1,6 +1,8 @@
-"""Evaluate a policy on the soccer tasks with the official competition score.
+"""Evaluate a policy on the soccer tasks with the official competition score (or a model on any gym task).
 
     python evaluate.py --policy stand --tasks all --episodes 5 --eval-seeds 0,1,2,3 --json out.json
+    python evaluate.py --model runs/x/checkpoint.pt --tasks all
+    python evaluate.py --model runs/p/checkpoint.pt --env-id Pendulum-v1 --episodes 10
 
 Prints one line per finished episode, then a table per task (comp_total mean ± std, success / offside /
 fallen rates, mean episode length) and C_overall (sum over tasks) and C_mean (mean over tasks).
@@ -21,7 +23,9 @@ import numpy as np
 
 from bc.stand import StandController
 from envs.tasks import KTT_STEPS_WEIGHT, get_task, parse_task_names
+from rlcore.checkpoint import atomic_write, load_policy
 from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, run_cli
+from rlcore.gym_env import evaluate_over_seeds
 from scoring.harness import MAX_EPISODES, Policy, ProgressPrinter, episode_seed, evaluate, format_table, result_to_json
 from scoring.video import record_video
 
@@ -31,10 +35,15 @@ POLICIES = ("zero", "random", "stand")
 def build_parser() -> ArgumentParser:
     """The evaluate.py command line."""
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--policy", choices=POLICIES, required=True, help="a scripted policy to evaluate")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--policy", choices=POLICIES, help="a scripted policy to evaluate")
+    source.add_argument("--model", help="a checkpoint.pt written by train.py (its normaliser included)")
+    parser.add_argument("--env-id", help="with --model: evaluate on this gymnasium env (mean return) instead")
+    parser.add_argument("--device", default="cpu", help="torch device for --model (default cpu)")
     parser.add_argument("--tasks", default="all", help="comma-separated task names, or 'all' (default)")
     parser.add_argument("--episodes", type=int, default=5, help="episodes per eval seed per task (default 5)")
-    parser.add_argument("--eval-seeds", default="0,1,2,3", help="comma-separated distinct seeds >= 0")
+    parser.add_argument("--eval-seeds", help="comma-separated distinct seeds >= 0 (default: soccer 0,1,2,3, "
+                        "--env-id 0)")
     parser.add_argument(
         "--ktt-steps-weight", type=float, default=KTT_STEPS_WEIGHT,
         help=f"kick_to_target 'steps' weight of the official score (default {KTT_STEPS_WEIGHT})",
@@ -65,38 +74,74 @@ def _check_writable_dir(directory: Path, flag: str) -> None:
 
 
 def _write_json_atomic(path: Path, document: dict) -> None:
-    """Write through a temp file in the same directory and os.replace: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Readers never see half a file (rlcore.checkpoint.atomic_write)."""
+    atomic_write(path, lambda handle: handle.write(json.dumps(document, indent=2).encode()))
+
+
+def load_model(path: str, device: str):
+    """(policy callable, label, env settings) of a checkpoint.pt; a bad file is a UsageError."""
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(document, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        policy, payload = load_policy(Path(path), device)
+    except ValueError as exc:
+        raise UsageError(f"--model: {exc}") from None
+    except RuntimeError as exc:  # e.g. an unknown or unavailable --device
+        raise UsageError(f"--model: cannot load on device {device!r}: {exc}".splitlines()[0]) from None
+    meta = payload.get("metadata", {})
+    settings = {"action_mode": meta.get("action_mode", "torque"), "action_repeat": meta.get("action_repeat", 1)}
+    return policy.predict, f"{payload['algo']} @ {payload['runner'].get('timesteps', 0)} steps", payload, settings
+
+
+def evaluate_gym(args, seeds: list[int]) -> int:
+    """The generic path: mean deterministic return of a checkpoint on a gymnasium env."""
+    if args.model is None:
+        raise UsageError("--env-id needs --model")
+    act, label, payload, _ = load_model(args.model, args.device)
+    json_path = _json_path(args.json)
+    try:
+        records = evaluate_over_seeds(args.env_id, act, args.episodes, seeds)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    returns = [r["return"] for r in records]
+    document = {"env_id": args.env_id, "mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
+                "episodes": records}
+    print(f"{args.env_id}: {label}, {len(records)} episodes, mean return {document['mean_return']:.2f} "
+          f"+- {document['std_return']:.2f}")
+    if json_path is not None:
+        _write_json_atomic(json_path, document)
+        print(f"wrote {json_path}")
+    return 0
+
+
+def _json_path(text: str | None) -> Path | None:
+    """The --json path, checked writable before any episode runs."""
+    if text is None:
+        return None
+    path = Path(text)
+    if path.is_dir():
+        raise UsageError(f"--json: {text!r} is a directory")
+    _check_writable_dir(path.parent, "--json")
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Check every input (UsageError), run the episodes, print the table, write the JSON and videos."""
     args = build_parser().parse_args(argv)
-    try:
-        tasks = parse_task_names(args.tasks)
-    except ValueError as exc:
-        raise UsageError(f"--tasks: {exc}") from None
-    seeds = parse_int_list(args.eval_seeds, "--eval-seeds")
+    seeds = parse_int_list(args.eval_seeds or ("0" if args.env_id else "0,1,2,3"), "--eval-seeds")
     if len(set(seeds)) != len(seeds):
         raise UsageError(f"--eval-seeds must be distinct, got {args.eval_seeds!r}")
     if not 1 <= args.episodes <= MAX_EPISODES:
         raise UsageError(f"--episodes must be in [1, {MAX_EPISODES}], got {args.episodes}")
+    if args.env_id is not None:
+        return evaluate_gym(args, seeds)
+    try:
+        tasks = parse_task_names(args.tasks)
+    except ValueError as exc:
+        raise UsageError(f"--tasks: {exc}") from None
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     if not math.isfinite(args.ktt_steps_weight):
         raise UsageError(f"--ktt-steps-weight must be finite, got {args.ktt_steps_weight}")
-    json_path = Path(args.json) if args.json else None
-    if json_path is not None:
-        if json_path.is_dir():
-            raise UsageError(f"--json: {args.json!r} is a directory")
-        _check_writable_dir(json_path.parent, "--json")
+    json_path = _json_path(args.json)
     video_dir = Path(args.video) if args.video else None
     if video_dir is not None:
         # mujoco picks its GL backend when first imported (at the first env): headless EGL unless set.
@@ -107,10 +152,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"--video: cannot create {args.video!r} ({exc.strerror or exc})") from None
         _check_writable_dir(video_dir, "--video")
 
-    policy = make_policy(args.policy)
+    if args.model is not None:
+        policy, label, _, settings = load_model(args.model, args.device)
+        print(f"evaluating {label} from {args.model}")
+    else:
+        policy, label, settings = make_policy(args.policy), args.policy, {}
     result = evaluate(
         policy, tasks, args.episodes, seeds, ktt_steps_weight=args.ktt_steps_weight, batch_size=args.batch_size,
-        progress=ProgressPrinter(args.ktt_steps_weight),
+        progress=ProgressPrinter(args.ktt_steps_weight), **settings,
     )
     print(format_table(result))
     if json_path is not None:
@@ -118,8 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {json_path}")
     if video_dir is not None:
         for task in tasks:
-            path = video_dir / f"{args.policy}_{get_task(task).suffix}.gif"
-            record_video(policy, task, path, seed=episode_seed(seeds[0], get_task(task).index, 0))
+            path = video_dir / f"{args.policy or 'model'}_{get_task(task).suffix}.gif"
+            record_video(policy, task, path, seed=episode_seed(seeds[0], get_task(task).index, 0), **settings)
             print(f"wrote {path}")
     return 0
 

@@ -27,7 +27,7 @@ from rlcore.algos import build_algorithm
 from rlcore.checkpoint import checkpoint_config, load_checkpoint
 from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, run_cli
 from rlcore.config import CONFIGS, BufferConfig, NetConfig, ObsNormConfig, field_docs
-from rlcore.gym_env import evaluate_returns, make_gym_vec_env
+from rlcore.gym_env import evaluate_over_seeds, make_gym_vec_env
 from rlcore.logger import RunLogger
 from rlcore.metrics import EVAL_MEAN_LENGTH, EVAL_MEAN_RETURN
 from rlcore.runner import RunConfig, Runner, check_box_spaces
@@ -281,8 +281,7 @@ def build_generic(args, eval_seeds: list[int]):
         raise UsageError(str(exc)) from None
 
     def evaluate(policy, timestep: int) -> dict[str, float]:
-        records = [r for s in eval_seeds
-                   for r in evaluate_returns(args.env_id, policy.predict, args.eval_episodes, seed=s * 10_000)]
+        records = evaluate_over_seeds(args.env_id, policy.predict, args.eval_episodes, eval_seeds)
         return {EVAL_MEAN_RETURN: float(np.mean([r["return"] for r in records])),
                 EVAL_MEAN_LENGTH: float(np.mean([r["length"] for r in records]))}
 

@@ -16,6 +16,7 @@ from typing import IO, Any
 import numpy as np
 import torch
 
+from rlcore.algos import build_algorithm
 from rlcore.config import AlgoConfig, config_from_dict, config_to_dict
 
 FORMAT_VERSION = 1
@@ -86,3 +87,12 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 def checkpoint_config(payload: dict[str, Any]) -> AlgoConfig:
     """The algorithm config stored in a checkpoint."""
     return config_from_dict(payload["algo"], payload["config"])
+
+
+def load_policy(path: Path, device: str | torch.device = "cpu"):
+    """(DeployedPolicy, checkpoint payload) of a checkpoint.pt: the exact policy the run evaluated."""
+    payload = load_checkpoint(path, map_location=device)
+    algo = build_algorithm(payload["algo"], payload["obs_shape"][0], np.asarray(payload["action_low"], np.float32),
+                           np.asarray(payload["action_high"], np.float32), checkpoint_config(payload), device)
+    algo.load_state_dict(payload["algo_state"])
+    return algo.policy, payload

@@ -27,6 +27,18 @@ def make_gym_vec_env(env_id: str, n_envs: int = 1, vec_env: str = "sync") -> gym
     raise ValueError(f"vec_env must be 'sync' or 'async', got {vec_env!r}")
 
 
+SEED_STRIDE = 10_000
+"""Reset seed of episode e under eval seed s: s * SEED_STRIDE + e (distinct while episodes < SEED_STRIDE)."""
+
+
+def evaluate_over_seeds(env_id: str, act: Callable[[np.ndarray], np.ndarray], episodes: int,
+                        eval_seeds: list[int]) -> list[dict[str, float]]:
+    """`episodes` episodes per eval seed, each with its own reset seed (SEED_STRIDE); per-episode records."""
+    if not 0 < episodes <= SEED_STRIDE:
+        raise ValueError(f"episodes must be in [1, {SEED_STRIDE}], got {episodes}")
+    return [r for s in eval_seeds for r in evaluate_returns(env_id, act, episodes, seed=s * SEED_STRIDE)]
+
+
 def evaluate_returns(env_id: str, act: Callable[[np.ndarray], np.ndarray], episodes: int,
                      seed: int = 0) -> list[dict[str, float]]:
     """Run `episodes` episodes with reset seeds seed, seed+1, ...; per episode {seed, return, length}.

@@ -20,12 +20,15 @@ def record_video(
     frame_every: int = 20,
     size: tuple[int, int] = (480, 270),
     action_mode: str = "torque",
+    action_repeat: int = 1,
     pd_scale: float = DEFAULT_PD_SCALE,
 ) -> int:
     """Play one episode from reset seed `seed` and write every `frame_every`-th frame to a GIF at real-time
     speed (the env runs at 500 Hz). A frame costs ~50-150 ms to render on CPU, hence the subsampling.
-    Returns the number of frames written."""
-    env = make_env(task, action_mode=action_mode, pd_scale=pd_scale, render_mode="rgb_array", render_size=size)()
+    With action_repeat k a decision spans k physics steps, so a frame is taken every frame_every decisions
+    of k steps each (the GIF timing accounts for it). Returns the number of frames written."""
+    env = make_env(task, action_mode=action_mode, action_repeat=action_repeat, pd_scale=pd_scale,
+                   render_mode="rgb_array", render_size=size)()
     try:
         obs, _ = env.reset(seed=seed)
         frames = [env.render()]
@@ -39,5 +42,5 @@ def record_video(
                 break
     finally:
         env.close()
-    imageio.mimsave(path, frames, duration=1000.0 * frame_every / 500.0, loop=0)
+    imageio.mimsave(path, frames, duration=1000.0 * frame_every * action_repeat / 500.0, loop=0)
     return len(frames)
