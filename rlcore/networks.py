@@ -135,6 +135,10 @@ class TwinCritic(nn.Module):
         x = torch.cat([obs, action], dim=-1)
         return self.qf0(x).squeeze(-1), self.qf1(x).squeeze(-1)
 
+    def q1(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The first Q network alone, shape (B,) (TD3's actor loss needs no second critic)."""
+        return self.qf0(torch.cat([obs, action], dim=-1)).squeeze(-1)
+
 
 class MlpExtractor(nn.Module):
     """Separate policy and value trunks (SB3 MlpExtractor with pi/vf lists, no shared layers)."""

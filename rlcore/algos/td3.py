@@ -91,7 +91,7 @@ class TD3:
 
     def _update_actor(self, batch: Batch) -> torch.Tensor:
         self.critic.requires_grad_(False)  # gradients flow to the action only (detail 5)
-        q1, _ = self.critic(batch.obs, self.actor(batch.obs))
+        q1 = self.critic.q1(batch.obs, self.actor(batch.obs))
         self.critic.requires_grad_(True)
         actor_loss = -q1.mean()
         self.actor_optimizer.zero_grad(set_to_none=True)
