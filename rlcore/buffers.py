@@ -173,16 +173,14 @@ class RolloutBuffer:
     def full(self) -> bool:
         return self.step == self.n_steps
 
-    def add(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, episode_ends: torch.Tensor,
-            values: torch.Tensor, log_probs: torch.Tensor) -> None:
-        """Store one vector step; `rewards` already include the truncation bootstrap."""
+    def add(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, episode_ends: torch.Tensor) -> None:
+        """Store one vector step; `rewards` already include the truncation bootstrap. `values` and
+        `log_probs` are filled for the whole rollout by the algorithm before computing advantages."""
         t = self.step
         self.obs[t] = obs
         self.actions[t] = actions
         self.rewards[t] = rewards
         self.episode_ends[t] = episode_ends
-        self.values[t] = values
-        self.log_probs[t] = log_probs
         self.step += 1
 
     def compute_returns_and_advantages(self, last_values: torch.Tensor, gamma: float, gae_lambda: float) -> None:
@@ -197,13 +195,16 @@ class RolloutBuffer:
         self.returns = self.advantages + self.values
 
     def minibatches(self, batch_size: int) -> list[RolloutBatch]:
-        """One shuffled pass over the rollout in minibatches of `batch_size` (the last may be smaller)."""
+        """One shuffled pass over the rollout in minibatches of `batch_size` (the last may be smaller).
+
+        The rollout is permuted once (one gather per field); minibatches are contiguous views of it.
+        """
         total = self.n_steps * self.n_envs
         perm = torch.randperm(total, device=self.device, generator=self.generator)
-        flat = {k: getattr(self, k).reshape(total, *getattr(self, k).shape[2:])
-                for k in ("obs", "actions", "log_probs", "values", "advantages", "returns")}
-        return [RolloutBatch(**{k: v[idx] for k, v in flat.items()})
-                for idx in perm.split(batch_size)]
+        shuffled = {k: getattr(self, k).reshape(total, *getattr(self, k).shape[2:])[perm]
+                    for k in ("obs", "actions", "log_probs", "values", "advantages", "returns")}
+        return [RolloutBatch(**{k: v[start:start + batch_size] for k, v in shuffled.items()})
+                for start in range(0, total, batch_size)]
 
     def reset(self) -> None:
         """Start a new rollout (storage is reused)."""

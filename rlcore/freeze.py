@@ -1,7 +1,8 @@
 """Freeze masks: keep chosen actor layers fixed (e.g. the first layers after behaviour cloning).
 
-A frozen parameter has requires_grad=False, so it gets no gradient; Adam skips parameters whose grad
-is None, so neither the weights nor the optimiser moments change (bitwise). Critics are never frozen:
+A frozen parameter has requires_grad=False, so backward gives it no gradient: every algorithm clears
+gradients before backward, so Adam sees None (per-layer Adam skips it) or a zero slice (PPO's flat
+Adam leaves zero moments at zero); either way the weights and moments stay bitwise unchanged. Critics are never frozen:
 only the layers an algorithm calls its actor trunk can be selected. Unfreezing happens once, at the
 first training step strictly after `until_step` timesteps, with a logged message.
 """
@@ -48,8 +49,6 @@ class FreezeSchedule:
         for layer in self.layers:
             for p in layer.parameters():
                 p.requires_grad_(trainable)
-                if not trainable:
-                    p.grad = None
 
     def state_dict(self) -> dict:
         return {"n_layers": len(self.layers), "until_step": self.until_step, "frozen": self.frozen}

@@ -20,7 +20,6 @@ import math
 
 import torch
 from torch import nn
-from torch.distributions import Normal
 
 from rlcore.config import NetConfig
 
@@ -164,10 +163,25 @@ class ActorCritic(nn.Module):
         self.value_net = nn.Linear(net.net_arch[-1], 1)
         _orthogonal_init(self)
 
-    def distribution(self, obs: torch.Tensor) -> Normal:
-        """The Gaussian over unsquashed actions (B, A). Argument validation is off: it is a host sync per call."""
-        mean = self.action_net(self.mlp_extractor.policy_net(obs))
-        return Normal(mean, self.log_std.exp().expand_as(mean), validate_args=False)
+    def mean(self, obs: torch.Tensor) -> torch.Tensor:
+        """The Gaussian mean over unsquashed actions (B, A)."""
+        return self.action_net(self.mlp_extractor.policy_net(obs))
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """An unclipped Gaussian sample and its log-probability (B, A), (B,); computed from the noise itself."""
+        mean = self.mean(obs)
+        noise = torch.randn_like(mean)
+        log_prob = (-0.5 * noise.square() - self.log_std - _LOG_SQRT_2PI).sum(-1)
+        return mean + self.log_std.exp() * noise, log_prob
+
+    def log_prob(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """log N(actions; mean(obs), exp(log_std)) summed over action dims, shape (B,)."""
+        z = (actions - self.mean(obs)) * torch.exp(-self.log_std)
+        return (-0.5 * z.square() - self.log_std - _LOG_SQRT_2PI).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        """Entropy of the Gaussian, the same for every state (state-independent std): sum(log_std + 0.5 log 2 pi e)."""
+        return (self.log_std + 0.5 + _LOG_SQRT_2PI).sum()
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """V(obs), shape (B,)."""
@@ -175,7 +189,7 @@ class ActorCritic(nn.Module):
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         """The deployed action: the Gaussian mean clipped to [-1, 1] (SB3 clips to the bounds)."""
-        return self.action_net(self.mlp_extractor.policy_net(obs)).clamp(-1.0, 1.0)
+        return self.mean(obs).clamp(-1.0, 1.0)
 
     def trunk(self) -> list[nn.Linear]:
         """policy_net layers, then action_net."""

@@ -19,6 +19,31 @@ def make_adam(params: Iterable[torch.nn.Parameter], lr: float, device: torch.dev
     return torch.optim.Adam(params, lr=lr, fused=fused) if fused else torch.optim.Adam(params, lr=lr)
 
 
+class FlatParameters:
+    """A module's parameters as views into ONE contiguous tensor, and their gradients likewise.
+
+    Adam and the gradient-norm clip then run on a single tensor instead of one per layer: for small
+    networks (PPO's) their per-tensor overhead dominated the minibatch step (bench/ppo_cycle.py). The
+    module keeps its own Parameters (names, state_dict, load_state_dict work unchanged); autograd
+    accumulates into the gradient views, so `zero_grad` is one fill. A parameter with requires_grad=False
+    (a frozen layer) keeps a zero gradient slice, so Adam leaves it and its moments exactly unchanged.
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        params = list(module.parameters())
+        self.flat = nn.Parameter(torch.cat([p.detach().flatten() for p in params]))
+        self.flat.grad = torch.zeros_like(self.flat)
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.data = self.flat.data[offset:offset + n].view_as(p)
+            p.grad = self.flat.grad[offset:offset + n].view_as(p)
+            offset += n
+
+    def zero_grad(self) -> None:
+        self.flat.grad.zero_()
+
+
 @torch.no_grad()
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """target <- target + tau (source - target) over all parameters in one fused call (Polyak)."""

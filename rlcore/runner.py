@@ -190,7 +190,7 @@ class Runner:
             while not rollout.full:
                 obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
                 algo.normalizer.update(obs_t)
-                policy_obs, actions, values, log_probs = algo.explore(obs_t)
+                policy_obs, actions = algo.explore(obs_t)
                 next_obs, rewards, terminated, truncated, infos = self.env.step(
                     self._env_actions(actions.clamp(-1.0, 1.0)))
                 rewards_t = torch.as_tensor(rewards, dtype=torch.float32, device=self.device)
@@ -199,14 +199,12 @@ class Runner:
                     final = torch.as_tensor(_true_next_obs(next_obs, infos)[bootstrap], device=self.device)
                     rewards_t[torch.as_tensor(bootstrap, device=self.device)] += cfg.gamma * algo.value(final)
                 episode_ends = torch.as_tensor(terminated | truncated, dtype=torch.float32, device=self.device)
-                rollout.add(policy_obs, actions, rewards_t, episode_ends, values, log_probs)
+                rollout.add(policy_obs, actions, rewards_t, episode_ends)
                 self._track_episodes(rewards, terminated, truncated)
                 obs = next_obs
                 self.timesteps += self.n_envs
                 self._after_step(allow_eval=False)
-            last_obs = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-            rollout.compute_returns_and_advantages(algo.value(last_obs), cfg.gamma, cfg.gae_lambda)
-            self._accumulate(algo.update(rollout))
+            self._accumulate(algo.update(rollout, torch.as_tensor(obs, dtype=torch.float32, device=self.device)))
             self._after_step()
 
     # ------------------------------------------------------------------ helpers

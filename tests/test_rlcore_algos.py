@@ -172,14 +172,19 @@ def test_ppo_update_reports_sb3_metrics_and_first_ratio_is_one() -> None:
     ppo = build_algorithm("ppo", OBS, LOW, HIGH, PPOConfig(net=SMALL, n_steps=8, batch_size=4, n_epochs=1))
     buf = RolloutBuffer(8, 2, OBS, ACT, seed=0)
     for _ in range(8):
-        obs = torch.randn(2, OBS)
-        policy_obs, actions, values, log_probs = ppo.explore(obs)
-        buf.add(policy_obs, actions, torch.randn(2), torch.zeros(2), values, log_probs)
-    buf.compute_returns_and_advantages(torch.zeros(2), 0.99, 0.95)
-    first = buf.minibatches(16)[0]
-    log_prob = ppo.model.distribution(first.obs).log_prob(first.actions).sum(-1)
-    torch.testing.assert_close(log_prob, first.log_probs)  # ratio 1 before any step
-    out = ppo.update(buf)
+        policy_obs, actions = ppo.explore(torch.randn(2, OBS))
+        buf.add(policy_obs, actions, torch.randn(2), torch.zeros(2))
+    # the log-prob computed from the sampling noise equals the batched one the update uses (ratio 1 at start)
+    torch.manual_seed(3)
+    obs = torch.randn(5, OBS)
+    actions, log_prob = ppo.model.sample(obs)
+    torch.testing.assert_close(log_prob, ppo.model.log_prob(obs, actions))
+    naive = torch.distributions.Normal(ppo.model.mean(obs), ppo.model.log_std.exp()).log_prob(actions).sum(-1)
+    torch.testing.assert_close(log_prob, naive)
+    with torch.no_grad():  # the update scores the rollout with the pre-update policy
+        expected_values = ppo.model.value(buf.obs.reshape(16, OBS)).reshape(8, 2)
+    out = ppo.update(buf, torch.randn(2, OBS))
+    torch.testing.assert_close(buf.values, expected_values)
     for key in ("train/policy_gradient_loss", "train/value_loss", "train/entropy_loss", "train/approx_kl",
                 "train/clip_fraction", "train/explained_variance", "train/std", "train/loss"):
         assert key in out and out[key].ndim == 0
@@ -191,10 +196,9 @@ def test_ppo_target_kl_stops_epochs_early() -> None:
     ppo = build_algorithm("ppo", OBS, LOW, HIGH, cfg)
     buf = RolloutBuffer(8, 1, OBS, ACT, seed=0)
     for _ in range(8):
-        policy_obs, actions, values, log_probs = ppo.explore(torch.randn(1, OBS))
-        buf.add(policy_obs, actions, torch.randn(1), torch.zeros(1), values, log_probs)
-    buf.compute_returns_and_advantages(torch.zeros(1), 0.99, 0.95)
-    ppo.update(buf)
+        policy_obs, actions = ppo.explore(torch.randn(1, OBS))
+        buf.add(policy_obs, actions, torch.randn(1), torch.zeros(1))
+    ppo.update(buf, torch.randn(1, OBS))
     assert ppo.n_updates == 1
 
 
@@ -223,10 +227,9 @@ def test_same_seed_same_parameters(algo: str) -> None:
         if algo == "ppo":
             buf = RolloutBuffer(8, 1, OBS, ACT, seed=0)
             for _ in range(8):
-                policy_obs, actions, values, log_probs = learner.explore(torch.randn(1, OBS))
-                buf.add(policy_obs, actions, torch.randn(1), torch.zeros(1), values, log_probs)
-            buf.compute_returns_and_advantages(torch.zeros(1), 0.99, 0.95)
-            learner.update(buf)
+                policy_obs, actions = learner.explore(torch.randn(1, OBS))
+                buf.add(policy_obs, actions, torch.randn(1), torch.zeros(1))
+            learner.update(buf, torch.randn(1, OBS))
         else:
             for _ in range(3):
                 learner.update(_batch())

@@ -67,8 +67,8 @@ def test_gae_hand_computed_with_truncation_bootstrap() -> None:
     rewards = [1.0, 2.0 + gamma * v_final, 3.0, 4.0]
     ends = [0.0, 1.0, 0.0, 1.0]
     for t in range(4):
-        buf.add(torch.zeros(1, 1), torch.zeros(1, 1), torch.tensor([rewards[t]]), torch.tensor([ends[t]]),
-                torch.tensor([values[t]]), torch.zeros(1))
+        buf.add(torch.zeros(1, 1), torch.zeros(1, 1), torch.tensor([rewards[t]]), torch.tensor([ends[t]]))
+    buf.values.copy_(torch.tensor(values)[:, None])
     buf.compute_returns_and_advantages(torch.tensor([100.0]), gamma, lam)
     # literal backward recursion
     d3 = 4.0 - 4.0                      # terminated: no bootstrap from last_values=100
@@ -88,7 +88,7 @@ def test_rollout_minibatches_cover_everything_once() -> None:
     buf = RolloutBuffer(n_steps=5, n_envs=2, obs_dim=1, act_dim=1, seed=0)
     for t in range(5):
         ids = torch.tensor([[2.0 * t], [2.0 * t + 1]])
-        buf.add(ids, ids, torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.zeros(2))
+        buf.add(ids, ids, torch.zeros(2), torch.zeros(2))
     batches = buf.minibatches(4)
     assert [len(b.obs) for b in batches] == [4, 4, 2]
     assert sorted(torch.cat([b.obs for b in batches]).flatten().tolist()) == list(range(10))

@@ -42,14 +42,14 @@ def test_ppo_update_has_no_host_sync() -> None:
     learner = build_algorithm("ppo", OBS, LOW, HIGH, PPOConfig(n_steps=16, batch_size=8, n_epochs=2), device)
     rollout = RolloutBuffer(16, 2, OBS, ACT, device, seed=0)
     for _ in range(16):
-        policy_obs, actions, values, log_probs = learner.explore(torch.randn(2, OBS, device=device))
-        rollout.add(policy_obs, actions, torch.randn(2, device=device), torch.zeros(2, device=device), values,
-                    log_probs)
-    rollout.compute_returns_and_advantages(torch.zeros(2, device=device), 0.99, 0.95)
-    learner.update(rollout)
+        policy_obs, actions = learner.explore(torch.randn(2, OBS, device=device))
+        rollout.add(policy_obs, actions, torch.randn(2, device=device), torch.zeros(2, device=device))
+    last_obs = torch.randn(2, OBS, device=device)
+    learner.update(rollout, last_obs)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        learner.update(rollout)
+        learner.explore(last_obs)
+        learner.update(rollout, last_obs)
     finally:
         torch.cuda.set_sync_debug_mode("default")

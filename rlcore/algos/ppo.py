@@ -14,6 +14,10 @@ Implementation details (SB3's PPO unless stated):
 8. approx_kl = mean((r - 1) - log r) (Schulman's k3 estimator, as SB3). With `target_kl`, the epochs stop
    once approx_kl > 1.5 target_kl; that check is a host sync made once per epoch (STYLE rule 21),
    whereas SB3 checks every minibatch.
+9. V(s) and log pi(a|s) of the rollout are computed once, batched, at the start of `update` (the policy
+   is fixed during collection, so they equal SB3's per-step values); acting costs one mean forward.
+10. All parameters live in one flat tensor (rlcore.optim.FlatParameters): one Adam tensor, one norm for
+    the clip. Same arithmetic as per-layer Adam and clipping, less per-tensor overhead.
 
 Metrics: train/policy_gradient_loss, train/value_loss, train/entropy_loss, train/approx_kl,
 train/clip_fraction, train/loss, train/explained_variance, train/std.
@@ -31,7 +35,7 @@ from rlcore.config import PPOConfig
 from rlcore.freeze import FreezeSchedule
 from rlcore.networks import ActorCritic
 from rlcore.normalizer import RunningNormalizer
-from rlcore.optim import make_adam
+from rlcore.optim import FlatParameters, make_adam
 from rlcore.policy import DeployedPolicy
 
 
@@ -73,27 +77,32 @@ class PPO:
         self.device = device
         self.normalizer = RunningNormalizer((obs_dim,), cfg.obs_norm, device)
         self.model = ActorCritic(obs_dim, act_dim, cfg.net, cfg.log_std_init).to(device)
-        self.optimizer = make_adam(self.model.parameters(), cfg.learning_rate, device)
+        self.params = FlatParameters(self.model)  # detail 10
+        self.optimizer = make_adam([self.params.flat], cfg.learning_rate, device)
         self.policy = DeployedPolicy(self.normalizer, self.model, action_low, action_high)
         self.freeze: FreezeSchedule | None = None
         self.n_updates = 0
 
     @torch.no_grad()
-    def explore(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """For raw observations: (policy input, unclipped sampled action, V(s), log pi(a|s))."""
+    def explore(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For raw observations: (policy input, unclipped sampled action). V and log pi come later, batched."""
         policy_obs = self.normalizer(obs)
-        dist = self.model.distribution(policy_obs)
-        action = dist.sample()
-        return policy_obs, action, self.model.value(policy_obs), dist.log_prob(action).sum(-1)
+        return policy_obs, self.model.sample(policy_obs)[0]
 
     @torch.no_grad()
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """V of raw observations (for bootstrapping truncated episodes and the last step)."""
         return self.model.value(self.normalizer(obs))
 
-    def update(self, rollout: RolloutBuffer) -> dict[str, torch.Tensor]:
-        """n_epochs passes of minibatch updates over a full rollout with computed advantages."""
+    def update(self, rollout: RolloutBuffer, last_obs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Score the rollout (V, log pi, GAE), then n_epochs passes of minibatch updates.
+
+        The policy did not change while the rollout was collected, so V(s) and log pi(a|s) of every
+        stored step are computed here in one batched pass instead of one call per env step (detail 9).
+        `last_obs` is the raw observation after the last step (bootstraps the unfinished episodes).
+        """
         cfg = self.cfg
+        self._score_rollout(rollout, last_obs)
         sums: dict[str, torch.Tensor] = {}
         n_minibatches = 0
         for _ in range(cfg.n_epochs):
@@ -114,11 +123,17 @@ class PPO:
         out[metrics.STD] = self.model.log_std.detach().exp().mean()
         return out
 
+    @torch.no_grad()
+    def _score_rollout(self, rollout: RolloutBuffer, last_obs: torch.Tensor) -> None:
+        steps, envs = rollout.rewards.shape
+        obs, actions = rollout.obs.reshape(steps * envs, -1), rollout.actions.reshape(steps * envs, -1)
+        rollout.values.copy_(self.model.value(obs).reshape(steps, envs))
+        rollout.log_probs.copy_(self.model.log_prob(obs, actions).reshape(steps, envs))
+        rollout.compute_returns_and_advantages(self.value(last_obs), self.cfg.gamma, self.cfg.gae_lambda)
+
     def _update_minibatch(self, mb: RolloutBatch) -> dict[str, torch.Tensor]:
         cfg = self.cfg
-        dist = self.model.distribution(mb.obs)
-        log_prob = dist.log_prob(mb.actions).sum(-1)
-        entropy = dist.entropy().sum(-1)
+        log_prob = self.model.log_prob(mb.obs, mb.actions)
         values = self.model.value(mb.obs)
 
         advantages = mb.advantages
@@ -127,12 +142,12 @@ class PPO:
         log_ratio = log_prob - mb.log_probs
         policy_loss = clipped_policy_loss(advantages, log_ratio, cfg.clip_range)
         v_loss = value_loss(values, mb.values, mb.returns, cfg.clip_range_vf)
-        entropy_loss = -entropy.mean()
+        entropy_loss = -self.model.entropy()
         loss = policy_loss + cfg.ent_coef * entropy_loss + cfg.vf_coef * v_loss
 
-        self.optimizer.zero_grad(set_to_none=True)
+        self.params.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm, foreach=True)
+        torch.nn.utils.clip_grad_norm_([self.params.flat], cfg.max_grad_norm)
         self.optimizer.step()
 
         with torch.no_grad():
