@@ -2,6 +2,7 @@
 
     python evaluate.py --policy stand --tasks all --episodes 5 --eval-seeds 0,1,2,3 --json out.json
     python evaluate.py --model runs/x/checkpoint.pt --tasks all
+    python evaluate.py --model runs/x/final_model.zip --tasks all     # an SB3 zip (ours or SB3's own)
     python evaluate.py --model runs/p/checkpoint.pt --env-id Pendulum-v1 --episodes 10
 
 Prints one line per finished episode, then a table per task (comp_total mean ± std, success / offside /
@@ -28,6 +29,7 @@ from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, run_cli
 from rlcore.gym_env import evaluate_over_seeds
 from scoring.harness import MAX_EPISODES, Policy, ProgressPrinter, episode_seed, evaluate, format_table, result_to_json
 from scoring.video import record_video
+from submission import load_zip_policy
 
 POLICIES = ("zero", "random", "stand")
 
@@ -37,7 +39,8 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--policy", choices=POLICIES, help="a scripted policy to evaluate")
-    source.add_argument("--model", help="a checkpoint.pt written by train.py (its normaliser included)")
+    source.add_argument("--model", help="a checkpoint.pt written by train.py (its normaliser included), or an SB3 "
+                        ".zip (its normaliser read from the X.meta.json beside it, when there is one)")
     parser.add_argument("--env-id", help="with --model: evaluate on this gymnasium env (mean return) instead")
     parser.add_argument("--device", default="cpu", help="torch device for --model (default cpu)")
     parser.add_argument("--tasks", default="all", help="comma-separated task names, or 'all' (default)")
@@ -78,9 +81,15 @@ def _write_json_atomic(path: Path, document: dict) -> None:
     atomic_write(path, lambda handle: handle.write(json.dumps(document, indent=2).encode()))
 
 
-def load_model(path: str, device: str):
-    """(policy callable, label, env settings) of a checkpoint.pt; a bad file is a UsageError."""
+def load_model(path: str, device: str, env_id: str | None = None):
+    """(policy callable, label, payload, env settings) of a checkpoint.pt or an SB3 .zip (for the soccer
+    tasks, or for `env_id`); a bad file is a UsageError."""
     try:
+        if path.endswith(".zip"):
+            loaded = load_zip_policy(path, device, env_id)
+            if loaded.note:
+                print(loaded.note)
+            return loaded.policy.predict, loaded.label, loaded.meta, loaded.settings
         policy, payload = load_policy(Path(path), device)
     except ValueError as exc:
         raise UsageError(f"--model: {exc}") from None
@@ -95,7 +104,7 @@ def evaluate_gym(args, seeds: list[int]) -> int:
     """The generic path: mean deterministic return of a checkpoint on a gymnasium env."""
     if args.model is None:
         raise UsageError("--env-id needs --model")
-    act, label, payload, _ = load_model(args.model, args.device)
+    act, label, payload, _ = load_model(args.model, args.device, args.env_id)
     json_path = _json_path(args.json)
     try:
         records = evaluate_over_seeds(args.env_id, act, args.episodes, seeds)

@@ -5,8 +5,9 @@
 
 Flags left unset keep the defaults: the soccer workflow's (SOCCER_DEFAULTS below, from the seed
 pipeline) on the soccer tasks, then the algorithm config's (rlcore/config.py, shown in --help).
-The run's save dir receives checkpoint.pt (resumable with --resume-model), metrics.jsonl and
-TensorBoard event files.
+The run's save dir receives checkpoint.pt (resumable with --resume-model), metrics.jsonl, TensorBoard
+event files and, at the end, final_model.zip (SB3) with final_model.meta.json and submission_final/
+(submission/bundle.py). --resume-model X.zip warm-starts from an SB3 zip instead (weights only).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from rlcore.logger import RunLogger
 from rlcore.metrics import EVAL_MEAN_LENGTH, EVAL_MEAN_RETURN
 from rlcore.runner import RunConfig, Runner, check_box_spaces
 from scoring.harness import evaluate as evaluate_soccer
+from submission import MODEL_FILES, NotExportable, WarmStart, real_action_bounds, write_model
 
 SOCCER_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 6, "eval_freq": 50_000, "eval_episodes": 2,
                    "eval_seeds": "0,1,2,3"}
@@ -68,7 +70,8 @@ def build_parser() -> ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help=_RUN["seed"] + " (default 0)")
     run.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 (default auto)")
     run.add_argument("--save-dir", default="runs/latest", help="output directory (default runs/latest)")
-    run.add_argument("--resume-model", help="continue from a checkpoint.pt (counters, schedules, normaliser)")
+    run.add_argument("--resume-model", help="continue from a checkpoint.pt (counters, schedules, normaliser), or "
+                     "warm-start from an SB3 .zip (networks, and the normaliser saved beside it; from timestep 0)")
     run.add_argument("--save-replay", action="store_true", help=_RUN["save_replay"])
 
     algo = parser.add_argument_group("algorithm (unset = the config default)")
@@ -225,8 +228,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     eval_seeds = parse_int_list(args.eval_seeds, "--eval-seeds")
     device = resolve_device(args.device)
 
-    resume = None
-    if args.resume_model:
+    resume = warm = None
+    if args.resume_model and args.resume_model.endswith(".zip"):
+        try:
+            warm = WarmStart.read(args.resume_model, args.algo)
+        except ValueError as exc:
+            raise UsageError(f"--resume-model: {exc}") from None
+    elif args.resume_model:
         try:
             resume = load_checkpoint(Path(args.resume_model))
         except ValueError as exc:
@@ -237,10 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = checkpoint_config(resume)
     else:
         base = None if args.env_id else soccer_config(args.algo)
+    if warm is not None:
+        base = warm.config(base if base is not None else CONFIGS[args.algo]())
     cfg = algo_config(args, args.algo, base)
     try:
         run = RunConfig(total_timesteps=args.total_timesteps, seed=args.seed, eval_freq=args.eval_freq,
-                        log_interval=args.log_interval, save_replay=args.save_replay)
+                        log_interval=args.log_interval, save_replay=args.save_replay, random_warmup=warm is None)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -251,6 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if resume is not None and resume["obs_shape"] != [obs_dim]:
             raise ValueError(f"--resume-model was trained on observations of shape {tuple(resume['obs_shape'])}, "
                              f"the env has ({obs_dim},)")
+        real_low, real_high = real_action_bounds(env)
+        if warm is not None:
+            warm.check(cfg, obs_dim, real_low, real_high)
         save_dir = prepare_save_dir(args.save_dir)
     except (ValueError, UsageError) as exc:
         env.close()
@@ -260,6 +273,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     algo = build_algorithm(args.algo, obs_dim, low, high, cfg, device)
     if resume is not None:
         algo.load_state_dict(resume["algo_state"])
+    if warm is not None:
+        try:
+            print(warm.apply(algo))
+        except ValueError as exc:
+            env.close()
+            raise UsageError(f"--resume-model: {exc}") from None
     print(f"training {args.algo.upper()} on {description} for {args.total_timesteps} timesteps on {device}; "
           f"saving to {save_dir}")
     runner = Runner(algo, env, run, save_dir=save_dir, evaluate=evaluate, logger=RunLogger(save_dir),
@@ -270,6 +289,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         env.close()
     print("final evaluation: " + ", ".join(f"{k}={v:.3f}" for k, v in final.items()))
     print(f"checkpoint: {save_dir / 'checkpoint.pt'}")
+    try:
+        zip_path = write_model(save_dir, "final", algo, metadata, action_low=real_low, action_high=real_high,
+                               timesteps=runner.timesteps, scores=final)
+        print(f"SB3 model: {zip_path} (submission folder: {save_dir / MODEL_FILES['final'][1]})")
+    except NotExportable as exc:
+        print(f"note: no final_model.zip: {exc}")
     return 0
 
 

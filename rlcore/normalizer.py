@@ -66,3 +66,14 @@ class RunningNormalizer(nn.Module):
         """Plain-python statistics (for meta.json and generated preprocessors)."""
         return {"enabled": self.enabled, "mean": self.mean.tolist(), "var": self.var.tolist(),
                 "count": float(self.count), "clip": self.clip, "epsilon": self.epsilon}
+
+    @torch.no_grad()
+    def load_stats(self, stats: dict) -> None:
+        """The inverse of `stats()` (e.g. the statistics saved beside an exported model)."""
+        mean = torch.as_tensor(stats["mean"], dtype=torch.float64)
+        if mean.shape != self.mean.shape:
+            raise ValueError(f"normaliser statistics of shape {tuple(mean.shape)}, expected {tuple(self.mean.shape)}")
+        self.mean.copy_(mean)
+        self.var.copy_(torch.as_tensor(stats["var"], dtype=torch.float64))
+        self.count.fill_(float(stats["count"]))
+        self.set_extra_state(stats)

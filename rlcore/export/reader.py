@@ -1,0 +1,276 @@
+"""Read a Stable-Baselines3 zip (ours or one SB3 saved) back into our networks, without importing SB3.
+
+Reading is safe on untrusted files: `.pth` members are loaded with weights_only=True, and the pickles in
+`data` go through an unpickler that imports only what a gymnasium Box needs (gymnasium.spaces.Box and a
+few numpy constructors); any other reference (the SB3 policy class, torch.nn activation classes) becomes
+an inert `Reference` that is read by name, never imported or called. Only `data`, `policy.pth` and
+`pytorch_variables.pth` are read: optimizer states and SB3's buffers are not used.
+
+Supported: TD3Policy, SACPolicy and ActorCriticPolicy (PPO; A2C zips share it) with the default flatten
+features extractor, flat Box spaces, no gSDE. The layer sizes come from the weights, the activation from
+policy_kwargs (or SB3's default for the algorithm).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import json
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlcore.algos import Algorithm, build_algorithm
+from rlcore.config import ACTIVATIONS, CONFIGS, NetConfig, ObsNormConfig
+from rlcore.export.layout import DEFAULT_ACTIVATIONS, POLICY_CLASSES, unfold_action_map
+from rlcore.networks import activation_class
+from rlcore.policy import DeployedPolicy
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A class or function named in a pickle and deliberately not imported."""
+
+    module: str
+    name: str
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise pickle.UnpicklingError(f"refusing to call {self.module}.{self.name} while reading an SB3 zip")
+
+
+_IMPORTABLE = frozenset({
+    ("gymnasium.spaces.box", "Box"), ("numpy", "dtype"), ("numpy", "ndarray"), ("numpy", "array"),
+    *((f"numpy.{core}.{module}", name) for core in ("core", "_core")
+      for module, name in (("numeric", "_frombuffer"), ("multiarray", "_reconstruct"), ("multiarray", "scalar"))),
+    *(("numpy.random._pickle", ctor) for ctor in ("__generator_ctor", "__bit_generator_ctor", "__randomstate_ctor")),
+    ("numpy.random.bit_generator", "SeedSequence"), ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
+    *((f"numpy.random._{module}", cls) for module, cls in (("pcg64", "PCG64"), ("pcg64", "PCG64DXSM"),
+                                                          ("mt19937", "MT19937"), ("philox", "Philox"),
+                                                          ("sfc64", "SFC64"))),
+})
+"""(module, name) pairs a Box pickle needs (ours, or SB3's cloudpickle of a seeded Box with its numpy Generator);
+nothing else is imported."""
+
+_REQUIRED_KEYS = {
+    "td3": ("actor.mu.0.weight",),
+    "sac": ("actor.latent_pi.0.weight", "actor.mu.weight", "actor.mu.bias", "actor.log_std.weight"),
+    "ppo": ("log_std", "mlp_extractor.policy_net.0.weight", "action_net.weight", "action_net.bias"),
+}
+"""policy.pth keys the actor of each algorithm cannot do without."""
+_ACTOR_TRUNK = {"td3": "actor.mu.", "sac": "actor.latent_pi.", "ppo": "mlp_extractor.policy_net."}
+"""policy.pth prefix of the actor's hidden Linear layers (TD3's includes the output layer)."""
+_ACTIVATION_NAMES = {(activation_class(n).__module__, activation_class(n).__name__): n for n in ACTIVATIONS}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _IMPORTABLE:
+            return super().find_class(module, name)
+        return Reference(module, name)
+
+
+def _unpickle(entry: Any, key: str) -> Any:
+    """A `data` value: plain JSON as is, a pickled one through the safe unpickler."""
+    if not (isinstance(entry, dict) and ":serialized:" in entry):
+        return entry
+    try:
+        return _SafeUnpickler(io.BytesIO(base64.b64decode(entry[":serialized:"]))).load()
+    except Exception as exc:  # a damaged or foreign pickle raises many types
+        raise ValueError(f"cannot read '{key}' ({exc.__class__.__name__}: {exc})") from None
+
+
+@dataclass(frozen=True)
+class SB3Zip:
+    """What an SB3 zip holds that our engine uses."""
+
+    algo: str
+    """td3, sac or ppo (from the pickled policy class)."""
+    obs_dim: int
+    """Width of the policy's input (the zip's observation_space)."""
+    action_low: np.ndarray
+    """The zip's action_space: the units `predict` returns (the real env's bounds)."""
+    action_high: np.ndarray
+    net: NetConfig
+    """The actor's hidden layers (from the weights) and activation (policy_kwargs or SB3's default)."""
+    policy_state: dict[str, torch.Tensor]
+    """policy.pth: SB3's policy state dict."""
+    num_timesteps: int
+    """Training timesteps recorded in the zip (0 when absent)."""
+    log_ent_coef: float | None
+    """SAC's log entropy coefficient when the zip has one."""
+
+
+def read_sb3_zip(path: Path) -> SB3Zip:
+    """Read an SB3 zip; anything we cannot read or use raises ValueError with a one-line reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"SB3 zip not found: {path}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            members = {m: archive.read(m) for m in ("data", "policy.pth", "pytorch_variables.pth") if m in names}
+    except Exception as exc:  # BadZipFile, CRC errors, truncated members
+        raise ValueError(f"cannot read SB3 zip {path}: {_reason(exc)}") from None
+    missing = [m for m in ("data", "policy.pth") if m not in members]
+    if missing:
+        raise ValueError(f"{path} is not an SB3 model zip (no {' or '.join(missing)} member)")
+    try:
+        data = json.loads(members["data"])
+        state = _torch_load(members["policy.pth"])
+        variables = _torch_load(members["pytorch_variables.pth"]) if "pytorch_variables.pth" in members else {}
+    except Exception as exc:  # bad JSON, a damaged or non-tensor .pth
+        raise ValueError(f"cannot read SB3 zip {path}: {_reason(exc)}") from None
+    if not isinstance(data, dict) or not isinstance(state, dict) or not isinstance(variables, dict):
+        raise ValueError(f"{path} is not an SB3 model zip (unexpected member contents)")
+    try:
+        return _parse(data, state, variables)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"{path} is not a usable SB3 zip: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """One line naming an exception (errors from zipfile or torch can span lines)."""
+    text = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0]}" if text else exc.__class__.__name__
+
+
+def _torch_load(raw: bytes) -> Any:
+    return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+
+
+def _parse(data: dict[str, Any], state: dict[str, torch.Tensor], variables: dict[str, Any]) -> SB3Zip:
+    policy_class = _unpickle(data["policy_class"], "policy_class")
+    by_class = {Reference(*ref): algo for algo, ref in POLICY_CLASSES.items()}
+    algo = by_class.get(policy_class) if isinstance(policy_class, Reference) else None
+    if algo is None:
+        raise ValueError(f"policy class {policy_class} is not one we read (TD3Policy, SACPolicy, ActorCriticPolicy)")
+    absent = [k for k in _REQUIRED_KEYS[algo] if k not in state]
+    if absent:
+        raise ValueError(f"policy.pth lacks {', '.join(absent)}")
+    if data.get("use_sde"):
+        raise ValueError("gSDE policies (use_sde=True) are not supported")
+    obs_space = _unpickle(data["observation_space"], "observation_space")
+    action_space = _unpickle(data["action_space"], "action_space")
+    for name, space in (("observation", obs_space), ("action", action_space)):
+        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+            raise ValueError(f"the {name} space must be a flat gymnasium Box, got {space}")
+    low, high = action_space.low.astype(np.float32), action_space.high.astype(np.float32)
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        raise ValueError("the action space must have finite bounds")
+    policy_kwargs = _unpickle(data.get("policy_kwargs", {}), "policy_kwargs") or {}
+    extractor = policy_kwargs.get("features_extractor_class")
+    if extractor is not None and not (isinstance(extractor, Reference) and extractor.name == "FlattenExtractor"):
+        raise ValueError(f"features extractor {extractor} is not supported (only the default FlattenExtractor)")
+    activation_fn = policy_kwargs.get("activation_fn")
+    if activation_fn is None:
+        activation = DEFAULT_ACTIVATIONS[algo]
+    else:
+        known = isinstance(activation_fn, Reference)
+        activation = _ACTIVATION_NAMES.get((activation_fn.module, activation_fn.name)) if known else None
+        if activation is None:
+            raise ValueError(f"activation {activation_fn} is not one of ours ({', '.join(ACTIVATIONS)})")
+    log_ent_coef = variables.get("log_ent_coef")
+    return SB3Zip(algo=algo, obs_dim=int(obs_space.shape[0]), action_low=low, action_high=high,
+                  net=NetConfig(net_arch=_hidden_sizes(algo, state), activation=activation),
+                  policy_state=dict(state), num_timesteps=int(data.get("num_timesteps") or 0),
+                  log_ent_coef=None if log_ent_coef is None else float(log_ent_coef.detach().reshape(-1)[0]))
+
+
+def _hidden_sizes(algo: str, state: dict[str, torch.Tensor]) -> tuple[int, ...]:
+    """Hidden layer sizes of the actor, from the Linear weights of its trunk (TD3's last Linear is the output)."""
+    prefix = _ACTOR_TRUNK[algo]
+    layers = sorted(int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix) and k.endswith(".weight"))
+    sizes = tuple(int(state[f"{prefix}{i}.weight"].shape[0]) for i in layers)
+    sizes = sizes[:-1] if algo == "td3" else sizes
+    if not sizes:
+        raise ValueError(f"no hidden layers under {prefix!r} in policy.pth")
+    return sizes
+
+
+def check_compatible(model: SB3Zip, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray) -> None:
+    """ValueError unless the zip takes `obs_dim` inputs and its action_space equals the real env's bounds."""
+    if model.obs_dim != obs_dim:
+        raise ValueError(f"the zip's observations have shape ({model.obs_dim},), the env's ({obs_dim},)")
+    low, high = np.asarray(action_low, np.float32), np.asarray(action_high, np.float32)
+    if model.action_low.shape != low.shape or not (np.allclose(model.action_low, low, rtol=1e-6, atol=0)
+                                                   and np.allclose(model.action_high, high, rtol=1e-6, atol=0)):
+        raise ValueError(f"the zip's action bounds [{_fmt(model.action_low)}] .. [{_fmt(model.action_high)}] "
+                         f"are not the env's [{_fmt(low)}] .. [{_fmt(high)}]")
+
+
+def _fmt(values: np.ndarray) -> str:
+    return ", ".join(f"{v:g}" for v in values)
+
+
+def _sub(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def _load(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:  # missing/unexpected keys or shapes
+        raise ValueError(f"the zip's {what} does not fit our network: {str(exc).splitlines()[0]}") from None
+
+
+def load_zip_weights(algo: Algorithm, model: SB3Zip, *, actor_only: bool = False) -> list[str]:
+    """Copy the zip's networks into `algo` (built with model.net); returns the names of what was loaded.
+
+    Targets absent from the zip start as copies of their online network; SAC's log alpha is taken when the
+    zip has one and ours is tuned. PPO's action_net and log std are unfolded from the zip's bounds.
+    """
+    if algo.name != model.algo:
+        raise ValueError(f"the zip holds a {model.algo.upper()} policy, not {algo.name.upper()}")
+    state = model.policy_state
+    if algo.name == "ppo":
+        state = unfold_action_map(state, model.action_low, model.action_high)
+        if not actor_only:
+            _load(algo.model, state, "policy and value networks")
+            return ["policy", "value function"]
+        with torch.no_grad():
+            algo.model.log_std.copy_(state["log_std"])
+        _load(algo.model.mlp_extractor.policy_net, _sub(state, "mlp_extractor.policy_net."), "policy network")
+        _load(algo.model.action_net, _sub(state, "action_net."), "action head")
+        return ["policy"]
+    _load(algo.actor, _sub(state, "actor."), "actor")
+    loaded = ["actor"]
+    if actor_only:
+        return loaded
+    pairs = [("critic", algo.critic), ("critic_target", algo.critic_target)]
+    if algo.name == "td3":
+        pairs.insert(0, ("actor_target", algo.actor_target))
+    for name, module in pairs:
+        source = name if any(k.startswith(f"{name}.") for k in state) else name.removesuffix("_target")
+        _load(module, _sub(state, f"{source}."), name)
+        loaded.append(name if source == name else f"{name} (copy of {source})")
+    if algo.name == "sac" and model.log_ent_coef is not None and algo.cfg.auto_entropy:
+        with torch.no_grad():
+            algo.log_alpha.fill_(model.log_ent_coef)
+            algo.alpha = algo.log_alpha.exp()
+        loaded.append("entropy coefficient")
+    return loaded
+
+
+def policy_from_zip(model: SB3Zip, *, action_low: np.ndarray, action_high: np.ndarray,
+                    normalizer: dict[str, Any] | None = None, device: torch.device | str = "cpu") -> DeployedPolicy:
+    """The deployed policy of a zip, acting in [action_low, action_high] (the units its caller's env takes).
+
+    `normalizer` is RunningNormalizer.stats() of the observation normaliser the zip was trained with (the zip
+    itself holds none); without it the policy sees raw observations.
+    """
+    norm_cfg = ObsNormConfig() if normalizer is None else ObsNormConfig(
+        enabled=bool(normalizer["enabled"]), clip=float(normalizer["clip"]), epsilon=float(normalizer["epsilon"]))
+    cfg = dataclasses.replace(CONFIGS[model.algo](), net=model.net, obs_norm=norm_cfg)
+    algo = build_algorithm(model.algo, model.obs_dim, np.asarray(action_low, np.float32),
+                           np.asarray(action_high, np.float32), cfg, device)
+    load_zip_weights(algo, model, actor_only=True)
+    if normalizer is not None:
+        algo.normalizer.load_stats(normalizer)
+    return algo.policy
