@@ -41,6 +41,8 @@ SOCCER_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 6, "eval_freq": 50_00
 per eval seed per task, 2 instead of the seed's 8 (which cost 96 full episodes per evaluation)."""
 GENERIC_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 1, "eval_freq": 0, "eval_episodes": 10, "eval_seeds": "0"}
 SOCCER_NET_ARCH = (256, 256, 128)
+BEST_KEY = "comp_eval/C_overall"
+"""The score whose improvement saves best_model_competition.zip (the sum over tasks, as the seed)."""
 
 
 def soccer_config(algo: str):
@@ -281,6 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"--resume-model: {exc}") from None
     print(f"training {args.algo.upper()} on {description} for {args.total_timesteps} timesteps on {device}; "
           f"saving to {save_dir}")
+    if args.env_id is None and args.action_mode == "torque":
+        evaluate = keep_best(evaluate, save_dir, algo, metadata, real_low, real_high)
     runner = Runner(algo, env, run, save_dir=save_dir, evaluate=evaluate, logger=RunLogger(save_dir),
                     metadata=metadata, resume=resume)
     try:
@@ -296,6 +300,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NotExportable as exc:
         print(f"note: no final_model.zip: {exc}")
     return 0
+
+
+def keep_best(evaluate, save_dir: Path, algo, metadata: dict, action_low: np.ndarray, action_high: np.ndarray):
+    """Wrap a soccer evaluate fn: whenever comp_eval/C_overall improves, write best_model_competition.zip,
+    its statistics and submission_best/ from the weights and normaliser that were just evaluated."""
+    best = -np.inf
+
+    def evaluate_and_keep(policy, timestep: int) -> dict[str, float]:
+        nonlocal best
+        scores = evaluate(policy, timestep)
+        if scores[BEST_KEY] > best:
+            best = scores[BEST_KEY]
+            path = write_model(save_dir, "best", algo, metadata, action_low=action_low, action_high=action_high,
+                               timesteps=timestep, scores=scores)
+            print(f"[eval] new best {BEST_KEY}={best:.3f} at {timestep}: {path}")
+        return scores
+
+    return evaluate_and_keep
 
 
 def build_generic(args, eval_seeds: list[int]):
@@ -330,7 +352,7 @@ def build_soccer(args, eval_seeds: list[int]):
                                  ktt_steps_weight=args.ktt_steps_weight, action_mode=args.action_mode,
                                  action_repeat=args.action_repeat)
         scores = {f"comp_eval/{task}": result.summary(task)["comp_total_mean"] for task in trained}
-        return {"comp_eval/C_overall": result.c_overall, "comp_eval/C_mean": result.c_mean, **scores}
+        return {BEST_KEY: result.c_overall, "comp_eval/C_mean": result.c_mean, **scores}
 
     counts = ", ".join(f"{t} x{task_list.count(t)}" for t in trained)
     metadata = {"tasks": trained, "task_list": list(task_list), "action_mode": args.action_mode,

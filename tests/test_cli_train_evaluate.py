@@ -39,6 +39,9 @@ def test_soccer_train_then_evaluate_same_policy(tmp_path, capsys) -> None:
                                    "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert abs(doc["C_overall"] - final["comp_eval/C_overall"]) < 1e-9  # the run's own eval, reproduced
+    best = json.loads((run / "best_model_competition.meta.json").read_text())
+    assert best["evaluation"]["comp_eval/C_overall"] == final["comp_eval/C_overall"]  # one eval: it is the best
+    assert (run / "submission_best" / "preprocessor.py").is_file() and (run / "final_model.zip").is_file()
 
 
 def test_soccer_bad_task_names_write_nothing(tmp_path, capsys) -> None:
