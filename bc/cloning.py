@@ -1,0 +1,227 @@
+"""Behaviour cloning onto the RL algorithm's own actor, so the weights load 1:1 into TD3, SAC or PPO.
+
+The network is built with rlcore.networks, with the RL run's net_arch and activation:
+* td3: TD3Actor, trained through its output tanh(mu(obs));
+* sac: SACActor, trained through its deterministic action tanh(mu(latent_pi(obs))); the log-std head is
+  neither trained nor saved;
+* ppo: ActorCritic. Trained: the raw Gaussian mean action_net(policy_net(obs)); deployed: that mean clipped to
+  [-1, 1] (SB3). The labels lie in [-1, 1], so clipping only moves the output towards them and the training loss
+  bounds the deployed one, whereas training the clipped mean would stop the gradient wherever the mean leaves
+  [-1, 1]. PPO's value network and log std are neither trained nor saved.
+Loss: MSE against the labels. Validation loss: MSE of the deployed action on a held-out random share of the rows
+(consecutive rows are alike, so it measures the fit, not generalisation to new episodes).
+
+Inputs go through a RunningNormalizer (rlcore's formula, clip and epsilon) fitted once on the training rows,
+or an identity one without normalisation; it is saved with the weights and becomes the RL run's normaliser.
+
+Payload (a torch.save dict, written atomically): format "bc_actor", version, algo, state_dict (only the entries
+warm start loads, keys relative to algo.actor for td3/sac and algo.model for ppo), obs_dim, action_dim, net_arch,
+activation, action_mode, normalizer (state_dict), normalize_obs, epochs, train_loss, val_loss, dataset.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rlcore.checkpoint import atomic_write
+from rlcore.config import CONFIGS, NetConfig, ObsNormConfig
+from rlcore.networks import ActorCritic, SACActor, TD3Actor
+from rlcore.normalizer import RunningNormalizer
+from rlcore.policy import DeployedPolicy
+
+BC_FORMAT = "bc_actor"
+BC_VERSION = 1
+BC_MODULES: dict[str, tuple[str, ...]] = {
+    "td3": ("mu",), "sac": ("latent_pi", "mu"), "ppo": ("mlp_extractor.policy_net", "action_net"),
+}
+"""Per algorithm: the actor sub-modules BC trains and warm start loads (paths inside algo.actor / algo.model)."""
+
+
+def default_activation(algo: str) -> str:
+    """The algorithm config's default hidden activation (relu for TD3/SAC, tanh for PPO, as SB3)."""
+    return CONFIGS[algo]().net.activation
+
+
+def build_actor(algo: str, obs_dim: int, act_dim: int, net: NetConfig) -> nn.Module:
+    """The algorithm's actor module: TD3Actor, SACActor or (PPO) the whole ActorCritic."""
+    if algo == "td3":
+        return TD3Actor(obs_dim, act_dim, net)
+    if algo == "sac":
+        return SACActor(obs_dim, act_dim, net)
+    if algo == "ppo":
+        return ActorCritic(obs_dim, act_dim, net)
+    raise ValueError(f"unknown algorithm {algo!r}; choose td3, sac or ppo")
+
+
+def trained_parameters(algo: str, actor: nn.Module) -> list[nn.Parameter]:
+    """Parameters of the BC-trained sub-modules."""
+    return [p for path in BC_MODULES[algo] for p in actor.get_submodule(path).parameters()]
+
+
+def bc_state_dict(algo: str, actor: nn.Module) -> dict[str, torch.Tensor]:
+    """The entries of actor.state_dict() that belong to the BC-trained sub-modules (CPU copies)."""
+    prefixes = tuple(f"{path}." for path in BC_MODULES[algo])
+    return {k: v.detach().cpu().clone() for k, v in actor.state_dict().items() if k.startswith(prefixes)}
+
+
+def training_output(algo: str, actor: nn.Module, obs: torch.Tensor) -> torch.Tensor:
+    """What the BC loss sees: the deployed action, except PPO's unclipped mean (module docstring)."""
+    if algo == "ppo":
+        return actor.action_net(actor.mlp_extractor.policy_net(obs))
+    return actor.deterministic(obs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BCConfig:
+    """Behaviour-cloning hyper-parameters (defaults: the seed's bc_train.py, seed_workflow.md 10)."""
+
+    algo: str = "td3"
+    """Whose actor to clone into: td3, sac or ppo."""
+    net_arch: tuple[int, ...] = (256, 256, 128)
+    """Hidden sizes; must equal the RL run's --net-arch (seed bug 18)."""
+    activation: str | None = None
+    """Hidden activation; None = the algorithm's default (relu TD3/SAC, tanh PPO)."""
+    epochs: int = 30
+    batch_size: int = 1024
+    lr: float = 3e-4
+    """Adam learning rate."""
+    val_fraction: float = 0.1
+    """Share of rows held out for the validation loss, in [0, 1)."""
+    normalize_obs: bool = False
+    """Fit a running normaliser on the training rows (pass --normalize-obs to train.py as well)."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.algo not in BC_MODULES:
+            raise ValueError(f"algo must be td3, sac or ppo, got {self.algo!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs and batch size must be >= 1, got {self.epochs} and {self.batch_size}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val fraction must be in [0, 1), got {self.val_fraction}")
+        _ = self.net  # NetConfig checks net_arch and activation
+
+    @property
+    def net(self) -> NetConfig:
+        return NetConfig(net_arch=tuple(self.net_arch), activation=self.activation or default_activation(self.algo))
+
+
+@dataclass
+class BCResult:
+    """A trained actor, its normaliser and the per-epoch losses."""
+
+    actor: nn.Module
+    normalizer: RunningNormalizer
+    obs_dim: int
+    action_dim: int
+    train_losses: list[float] = field(default_factory=list)
+    val_losses: list[float] = field(default_factory=list)
+
+
+def split_rows(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) row indices: a seeded random share held out, at least one row when the share > 0."""
+    n_val = int(round(n * val_fraction))
+    if val_fraction > 0 and n_val == 0:
+        n_val = 1
+    if n - n_val < 1:
+        raise ValueError(f"{n} samples are too few to hold out a validation share of {val_fraction}")
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def train_bc(obs: np.ndarray, actions: np.ndarray, cfg: BCConfig, device: torch.device | str = "cpu",
+             log: Callable[[str], None] | None = print) -> BCResult:
+    """Fit the algorithm's actor to (obs (N, D), actions (N, A) in [-1, 1]); one log line per epoch."""
+    device = torch.device(device)
+    train_idx, val_idx = split_rows(len(obs), cfg.val_fraction, cfg.seed)
+    torch.manual_seed(cfg.seed)
+    actor = build_actor(cfg.algo, obs.shape[1], actions.shape[1], cfg.net).to(device)
+    normalizer = RunningNormalizer((obs.shape[1],), ObsNormConfig(enabled=cfg.normalize_obs), device)
+    obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
+    act_t = torch.as_tensor(actions, dtype=torch.float32, device=device)
+    x_train, y_train = obs_t[train_idx], act_t[train_idx]
+    normalizer.update(x_train)
+    x_train = normalizer(x_train)  # the statistics are fixed from here on: normalise once
+    x_val, y_val = normalizer(obs_t[val_idx]), act_t[val_idx]
+    optimizer = torch.optim.Adam(trained_parameters(cfg.algo, actor), lr=cfg.lr)
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    result = BCResult(actor, normalizer, obs.shape[1], actions.shape[1])
+    for epoch in range(1, cfg.epochs + 1):
+        total = torch.zeros((), device=device)
+        for idx in torch.randperm(len(x_train), device=device, generator=generator).split(cfg.batch_size):
+            loss = F.mse_loss(training_output(cfg.algo, actor, x_train[idx]), y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(idx)
+        result.train_losses.append(float(total) / len(x_train))  # one host sync per epoch
+        line = f"Epoch {epoch:03d} | loss={result.train_losses[-1]:.6f}"
+        if len(x_val):
+            with torch.no_grad():
+                result.val_losses.append(float(F.mse_loss(actor.deterministic(x_val), y_val)))
+            line += f" | val_loss={result.val_losses[-1]:.6f}"
+        if log is not None:
+            log(line)
+    return result
+
+
+def make_payload(result: BCResult, cfg: BCConfig, *, action_mode: str | None, dataset: str = "") -> dict:
+    """The saved BC file's contents (module docstring)."""
+    return {
+        "format": BC_FORMAT, "version": BC_VERSION, "algo": cfg.algo,
+        "state_dict": bc_state_dict(cfg.algo, result.actor),
+        "obs_dim": result.obs_dim, "action_dim": result.action_dim,
+        "net_arch": list(cfg.net.net_arch), "activation": cfg.net.activation, "action_mode": action_mode,
+        "normalizer": {k: v.cpu() if torch.is_tensor(v) else v for k, v in result.normalizer.state_dict().items()},
+        "normalize_obs": cfg.normalize_obs, "epochs": cfg.epochs,
+        "train_loss": result.train_losses[-1] if result.train_losses else None,
+        "val_loss": result.val_losses[-1] if result.val_losses else None,
+        "dataset": dataset,
+    }
+
+
+def save_bc(path: str | Path, payload: dict) -> None:
+    """Write a BC payload atomically."""
+    atomic_write(Path(path), lambda handle: torch.save(payload, handle))
+
+
+def load_bc(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a BC payload; ValueError naming the file when it is missing or not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"BC weights not found: {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)  # tensors and plain types only
+    except Exception as exc:  # torch raises many types for a damaged file or one with pickled objects
+        raise ValueError(f"cannot read BC weights {path}: {exc.__class__.__name__}") from None
+    if not isinstance(payload, dict) or payload.get("format") != BC_FORMAT:
+        raise ValueError(f"{path} is not a BC payload written by python -m bc.train")
+    if payload.get("version") != BC_VERSION:
+        raise ValueError(f"{path}: BC payload version {payload.get('version')}, this code reads {BC_VERSION}")
+    return payload
+
+
+def net_config(payload: dict) -> NetConfig:
+    """The NetConfig a payload was trained with."""
+    return NetConfig(net_arch=tuple(payload["net_arch"]), activation=payload["activation"])
+
+
+def bc_policy(payload: dict, device: torch.device | str = "cpu") -> DeployedPolicy:
+    """The deployed BC policy (normaliser -> actor -> [-1, 1]): evaluate or record it like any other policy."""
+    actor = build_actor(payload["algo"], payload["obs_dim"], payload["action_dim"], net_config(payload))
+    missing, unexpected = actor.load_state_dict(payload["state_dict"], strict=False)
+    if unexpected or any(k.startswith(tuple(f"{p}." for p in BC_MODULES[payload["algo"]])) for k in missing):
+        raise ValueError(f"BC state dict does not match its own architecture (unexpected {unexpected})")
+    normalizer = RunningNormalizer((payload["obs_dim"],), ObsNormConfig(), device)
+    normalizer.load_state_dict(payload["normalizer"])
+    ones = np.ones(payload["action_dim"], np.float32)
+    return DeployedPolicy(normalizer, actor.to(device), -ones, ones)

@@ -1,0 +1,62 @@
+"""Policies to record or evaluate, by name or file: the stand controller, a BC payload, a train.py checkpoint.
+
+A policy maps float32 observations (N, 89) to actions (N, A) in the wrapped env's [-1, 1] action space.
+Files are dispatched on their suffix through FILE_LOADERS. The SB3 export adds its reader there, e.g.
+`FILE_LOADERS[".zip"] = load_sb3_zip`, a function (path, action_mode, device) -> (policy, label); nothing
+else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from bc.cloning import bc_policy, load_bc
+from bc.stand import StandController
+from envs.preprocess import OBS_DIM
+from rlcore.checkpoint import load_policy
+
+Policy = Callable[[np.ndarray], np.ndarray]
+Loader = Callable[[Path, str, str], tuple[Policy, str]]
+
+
+def load_torch_policy(path: Path, action_mode: str, device: str = "cpu") -> tuple[Policy, str]:
+    """A BC payload (python -m bc.train) or a checkpoint.pt (train.py); ValueError when it does not fit the env."""
+    try:
+        payload = load_bc(path, map_location=device)
+    except ValueError:
+        payload = None  # not a BC payload: a checkpoint, or load_policy says why not
+    if payload is not None:
+        if payload["obs_dim"] != OBS_DIM:
+            raise ValueError(f"{path}: the BC net takes {payload['obs_dim']}-dim observations, the env gives {OBS_DIM}")
+        if payload.get("action_mode") not in (None, action_mode):
+            raise ValueError(f"{path}: a BC net for {payload['action_mode']} actions, the env runs {action_mode}")
+        return bc_policy(payload, device).predict, f"BC {payload['algo']} actor {path}"
+    policy, payload = load_policy(path, device)
+    if payload["obs_shape"] != [OBS_DIM]:
+        raise ValueError(f"{path}: trained on observations of shape {tuple(payload['obs_shape'])}, "
+                         f"the env gives ({OBS_DIM},)")
+    trained_mode = payload.get("metadata", {}).get("action_mode")
+    if trained_mode not in (None, action_mode):
+        raise ValueError(f"{path}: trained on {trained_mode} actions, the env runs {action_mode}")
+    return policy.predict, f"{payload['algo']} checkpoint {path}"
+
+
+FILE_LOADERS: dict[str, Loader] = {".pt": load_torch_policy}
+"""Policy file readers by suffix (the SB3 export registers '.zip')."""
+
+
+def load_policy_source(source: str, *, action_mode: str = "torque", device: str = "cpu") -> tuple[Policy, str]:
+    """(policy, label) for 'stand' or a policy file; ValueError with a one-line reason otherwise."""
+    if source == "stand":
+        return StandController(action_mode=action_mode), f"stand controller ({action_mode})"
+    path = Path(source)
+    loader = FILE_LOADERS.get(path.suffix)
+    if loader is None:
+        known = ", ".join(sorted(FILE_LOADERS))
+        raise ValueError(f"policy {source!r}: use 'stand' or a policy file ({known})")
+    if not path.is_file():
+        raise ValueError(f"policy file not found: {source}")
+    return loader(path, action_mode, device)

@@ -1,0 +1,101 @@
+"""Record demonstrations: run a policy on tasks x reset seeds and save its real transitions (bc/rollouts.py).
+
+    python -m bc.record --policy stand --tasks goalie_penalty_kick,obstacle_penalty_kick \\
+        --seeds 10,11,12,13,14 --noise 0.1 --out runs/bc/stand_demos.npz
+
+The file serves both `python -m bc.train --dataset` and `train.py --bc-replay-dataset`. --seeds are env reset
+seeds; evaluate.py derives its reset seeds from its eval seeds (scoring/harness.py), so pick seeds outside
+those to keep the evaluation episodes unseen.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+
+import torch
+
+from bc.dataset import check_writable, save_npz
+from bc.policies import load_policy_source
+from bc.rollouts import Episode, RecordOptions, record_rollouts, rollout_arrays
+from bc.train import resolve_device
+from envs.factory import ACTION_MODES, REWARD_PROFILES
+from envs.tasks import parse_task_names
+from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, run_cli
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m bc.record", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--policy", default="stand",
+                        help="'stand' (the scripted stand controller), a BC payload or a train.py checkpoint.pt")
+    parser.add_argument("--out", required=True, help="output .npz")
+    parser.add_argument("--tasks", default="all", help="comma-separated task names, or all (default)")
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated reset seeds, one episode each per "
+                        "task (default 0,1,2,3,4)")
+    parser.add_argument("--noise", type=float, default=0.1,
+                        help="std of Gaussian noise on the EXECUTED action, as a fraction of the bounds; labels stay "
+                        "clean (default 0.1; 0 gives clean demos, which BC of the stand controller cannot learn from)")
+    parser.add_argument("--noise-seed", type=int, default=0, help="seed of the noise generators (default 0)")
+    parser.add_argument("--action-mode", choices=sorted(ACTION_MODES), default="torque",
+                        help="action space recorded (default torque)")
+    parser.add_argument("--action-repeat", type=int, default=1, help="physics steps per decision (default 1)")
+    parser.add_argument("--reward-profile", choices=sorted(REWARD_PROFILES), default="competition",
+                        help="reward stored with each transition (default competition, as train.py)")
+    parser.add_argument("--max-episode-steps", type=int, help="override the 5000-step time limit")
+    parser.add_argument("--batch-size", type=int, default=8, help="episodes run in lock-step (default 8)")
+    parser.add_argument("--device", default="cpu", help="torch device for network policies: cpu, cuda, auto "
+                        "(default cpu)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        tasks = parse_task_names(args.tasks)
+        options = RecordOptions(action_mode=args.action_mode, action_repeat=args.action_repeat,
+                                reward_profile=args.reward_profile, noise=args.noise, noise_seed=args.noise_seed,
+                                max_episode_steps=args.max_episode_steps, batch_size=args.batch_size)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    seeds = parse_int_list(args.seeds, "--seeds")
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds must be distinct, got {args.seeds!r}")
+    for flag in ("action_repeat", "threads"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    if args.max_episode_steps is not None and args.max_episode_steps < 1:
+        raise UsageError(f"--max-episode-steps must be >= 1, got {args.max_episode_steps}")
+    try:
+        out = check_writable(args.out)
+    except ValueError as exc:
+        raise UsageError(f"--out: {exc}") from None
+    torch.set_num_threads(args.threads)
+    device = str(resolve_device(args.device))
+    try:
+        policy, label = load_policy_source(args.policy, action_mode=args.action_mode, device=device)
+    except ValueError as exc:
+        raise UsageError(f"--policy: {exc}") from None
+
+    print(f"recording {label} on {', '.join(tasks)} x seeds {seeds}, executed-action noise {args.noise}")
+    start = time.perf_counter()
+
+    def progress(ep: Episode) -> None:
+        end = "terminated" if ep.terminated else "truncated"
+        print(f"[{time.perf_counter() - start:7.1f}s] {ep.task} seed {ep.seed}: {ep.length} steps ({end}), "
+              f"return {ep.episode_return:+.3f}", flush=True)
+
+    episodes = record_rollouts(policy, tasks, seeds, options, progress)
+    arrays = rollout_arrays(episodes, options, label)
+    try:
+        save_npz(out, arrays)
+    except OSError as exc:
+        raise UsageError(f"cannot write --out {args.out!r}: {exc.strerror or exc}") from None
+    print(f"wrote {len(arrays['observations'])} transitions of {len(episodes)} episodes to {out} "
+          f"in {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
