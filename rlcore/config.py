@@ -61,14 +61,15 @@ class BufferConfig:
     learning_starts: int = 100
     """Timesteps of uniform random actions before learning starts (SB3 default 100)."""
     demo_fraction: float = 0.0
-    """Share of each batch drawn from the protected demonstration region, in [0, 1] (0 = none)."""
+    """Share of the buffer (and of each batch) held by protected demonstrations, in [0, 1) (0 = none)."""
 
     def __post_init__(self) -> None:
         _check_positive("batch_size", self.batch_size)
         _check(self.buffer_size >= self.batch_size,
                f"buffer_size ({self.buffer_size}) must be >= batch_size ({self.batch_size})")
         _check(self.learning_starts >= 0, f"learning_starts must be >= 0, got {self.learning_starts}")
-        _check_unit_interval("demo_fraction", self.demo_fraction)
+        _check(0 <= self.demo_fraction < 1, f"demo_fraction must be in [0, 1) (the ring needs room), "
+               f"got {self.demo_fraction}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -115,6 +116,9 @@ class TD3Config:
     """The smoothing noise is clipped to [-c, c]."""
     exploration_noise: float = 0.1
     """Std of Gaussian noise added to acting actions ([-1, 1] units). SB3 default: none; RL Zoo uses 0.1."""
+    actor_learning_starts: int = 0
+    """Gradient steps that train only the critic before the actor (and its target) move; lets a fresh critic
+    learn before it steers a warm-started (BC) actor. 0 = SB3 behaviour."""
 
     def __post_init__(self) -> None:
         _validate_common(self.learning_rate, self.gamma, self.tau)
@@ -124,6 +128,7 @@ class TD3Config:
         _check(self.target_policy_noise >= 0, f"target_policy_noise must be >= 0, got {self.target_policy_noise}")
         _check(self.target_noise_clip >= 0, f"target_noise_clip must be >= 0, got {self.target_noise_clip}")
         _check(self.exploration_noise >= 0, f"exploration_noise must be >= 0, got {self.exploration_noise}")
+        _check(self.actor_learning_starts >= 0, f"actor_learning_starts must be >= 0, got {self.actor_learning_starts}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -160,6 +165,8 @@ class SACConfig:
     """Lower clamp of the actor's log std (SB3)."""
     log_std_max: float = 2.0
     """Upper clamp of the actor's log std (SB3)."""
+    actor_learning_starts: int = 0
+    """Gradient steps that train only the critic before the actor and alpha move (see TD3Config). 0 = SB3."""
 
     def __post_init__(self) -> None:
         _validate_common(self.learning_rate, self.gamma, self.tau)
@@ -174,6 +181,7 @@ class SACConfig:
                "ent_coef_min applies only to an automatically tuned ent_coef")
         _check(self.log_std_min < self.log_std_max,
                f"log_std_min ({self.log_std_min}) must be < log_std_max ({self.log_std_max})")
+        _check(self.actor_learning_starts >= 0, f"actor_learning_starts must be >= 0, got {self.actor_learning_starts}")
 
     @property
     def auto_entropy(self) -> bool:

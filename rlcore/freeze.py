@@ -18,8 +18,9 @@ class FreezeSchedule:
     def __init__(self, trunk: list[nn.Linear], n_layers: int, until_step: int) -> None:
         if n_layers < 0:
             raise ValueError(f"the number of frozen layers must be >= 0, got {n_layers}")
-        if n_layers > len(trunk):
-            raise ValueError(f"cannot freeze {n_layers} layers: the actor has {len(trunk)} Linear layers")
+        if n_layers >= len(trunk):
+            raise ValueError(f"cannot freeze {n_layers} layers: the actor has {len(trunk)} Linear layers and at "
+                             f"least one must stay trainable")
         if until_step < 0:
             raise ValueError(f"freeze until step must be >= 0, got {until_step}")
         self.layers = trunk[:n_layers]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -86,6 +87,20 @@ def test_td3_delays_actor_and_targets() -> None:
     assert not all(torch.equal(a, b) for a, b in zip(actor0, td3.actor.parameters(), strict=True))
     for old, new, online in zip(target0, td3.critic_target.parameters(), td3.critic.parameters(), strict=True):
         torch.testing.assert_close(new, (1 - tau) * old + tau * online)
+
+
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+def test_actor_waits_for_actor_learning_starts(algo: str) -> None:
+    cfg = (TD3Config if algo == "td3" else SACConfig)(net=SMALL, actor_learning_starts=4)
+    learner = build_algorithm(algo, OBS, LOW, HIGH, dataclasses.replace(cfg, policy_delay=1) if algo == "td3" else cfg)
+    actor0 = [p.clone() for p in learner.actor.parameters()]
+    critic0 = [p.clone() for p in learner.critic.parameters()]
+    for _ in range(4):
+        out = learner.update(_batch())
+        assert "train/actor_loss" not in out
+    assert all(torch.equal(a, b) for a, b in zip(actor0, learner.actor.parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(critic0, learner.critic.parameters(), strict=True))
+    assert "train/actor_loss" in learner.update(_batch())
 
 
 def test_td3_actor_step_leaves_critic_gradients_empty() -> None:

@@ -15,6 +15,8 @@ Implementation details:
 5. Order inside one update: critic, actor, alpha (CleanRL); the alpha used by the critic and actor
    losses is the value before this update's alpha step (as SB3).
 6. Target critics are Polyak-averaged every `target_update_interval` gradient steps; there is no target actor.
+7. Optional critic-only start: the actor and alpha wait `actor_learning_starts` gradient steps (for
+   warm-started actors; default 0 = SB3).
 
 Metrics: train/critic_loss, train/actor_loss, train/ent_coef, train/ent_coef_loss (auto only).
 """
@@ -74,12 +76,12 @@ class SAC:
         """Critic step, actor step, alpha step, then (every interval) the target update."""
         self.n_updates += 1
         alpha = self.alpha
-        out = {metrics.CRITIC_LOSS: self._update_critic(batch, alpha)}
-        actor_loss, log_prob = self._update_actor(batch, alpha)
-        out[metrics.ACTOR_LOSS] = actor_loss
-        if self.alpha_optimizer is not None:
-            out[metrics.ENT_COEF_LOSS] = self._update_alpha(log_prob)
-        out[metrics.ENT_COEF] = alpha
+        out = {metrics.CRITIC_LOSS: self._update_critic(batch, alpha), metrics.ENT_COEF: alpha}
+        if self.n_updates > self.cfg.actor_learning_starts:  # detail 7
+            actor_loss, log_prob = self._update_actor(batch, alpha)
+            out[metrics.ACTOR_LOSS] = actor_loss
+            if self.alpha_optimizer is not None:
+                out[metrics.ENT_COEF_LOSS] = self._update_alpha(log_prob)
         if self.n_updates % self.cfg.target_update_interval == 0:
             soft_update(self.critic_target, self.critic, self.cfg.tau)
         return out

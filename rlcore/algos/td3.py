@@ -10,6 +10,8 @@ Implementation details:
    gradients (critic params are switched off for that pass), which SB3 computes and discards.
 6. Terminated transitions do not bootstrap; truncated ones do (their next_obs is the true final obs).
 7. Exploration: Gaussian noise of std `exploration_noise` on the [-1, 1] action, clipped (SB3: none by default).
+8. Optional critic-only start: for the first `actor_learning_starts` gradient steps the actor and its target
+   stay put while the critic (and its target) learn; for warm-started actors (default 0 = SB3).
 
 Metrics: train/critic_loss every update; train/actor_loss on delayed steps.
 """
@@ -65,8 +67,9 @@ class TD3:
         self.n_updates += 1
         out = {metrics.CRITIC_LOSS: self._update_critic(batch)}
         if self.n_updates % self.cfg.policy_delay == 0:
-            out[metrics.ACTOR_LOSS] = self._update_actor(batch)
-            soft_update(self.actor_target, self.actor, self.cfg.tau)
+            if self.n_updates > self.cfg.actor_learning_starts:  # detail 8
+                out[metrics.ACTOR_LOSS] = self._update_actor(batch)
+                soft_update(self.actor_target, self.actor, self.cfg.tau)
             soft_update(self.critic_target, self.critic, self.cfg.tau)
         return out
 
