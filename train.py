@@ -21,6 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bc.cloning import load_bc
+from bc.dataset import load_demos
+from bc.prefill import PREFILL_METRIC, prefill_replay
+from bc.warmstart import check_bc_compatible, load_bc_into, validate_bc_flags
 from envs.factory import ACTION_MODES, REWARD_PROFILES, make_vec_env
 from envs.preprocess import OBS_DIM
 from envs.tasks import KTT_STEPS_WEIGHT, build_task_list, parse_task_names, parse_task_weights
@@ -41,6 +45,11 @@ SOCCER_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 6, "eval_freq": 50_00
 per eval seed per task, 2 instead of the seed's 8 (which cost 96 full episodes per evaluation)."""
 GENERIC_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 1, "eval_freq": 0, "eval_episodes": 10, "eval_seeds": "0"}
 SOCCER_NET_ARCH = (256, 256, 128)
+BC_ACTOR_LEARNING_STARTS = 10_000
+"""Critic-only gradient steps before a BC-warm-started actor moves (a fresh critic's gradient otherwise
+knocks the cloned stand over within a few thousand steps); --actor-learning-starts overrides it."""
+BC_ACTOR_COEF = 0.4
+"""TD3+BC regularisation used when demonstrations are prefilled (TD3+BC's alpha 2.5); --bc-actor-coef overrides."""
 BEST_KEY = "comp_eval/C_overall"
 """The score whose improvement saves best_model_competition.zip (the sum over tasks, as the seed)."""
 
@@ -94,6 +103,20 @@ def build_parser() -> ArgumentParser:
     algo.add_argument("--gae-lambda", type=float, help="PPO: " + _PPO["gae_lambda"])
     algo.add_argument("--clip-range", type=float, help="PPO: " + _PPO["clip_range"])
     algo.add_argument("--normalize-obs", action="store_true", help=_NORM["enabled"])
+    algo.add_argument("--actor-learning-starts", type=int, help="TD3/SAC: " + _TD3["actor_learning_starts"]
+                      + f" (default 0; {BC_ACTOR_LEARNING_STARTS} with --bc-weights)")
+
+    bc = parser.add_argument_group("behaviour cloning warm start")
+    bc.add_argument("--bc-weights", help="start the actor (and the normaliser) from a BC file of python -m bc.train")
+    bc.add_argument("--freeze-bc-layers", type=int, default=0,
+                    help="keep the first N Linear layers of the BC actor fixed (needs --bc-weights)")
+    bc.add_argument("--freeze-until-step", type=int, default=0, help="unfreeze after this many timesteps")
+    bc.add_argument("--bc-replay-dataset", help="TD3/SAC: demonstrations (.npz of python -m bc.record) kept in a "
+                    "protected part of the replay buffer")
+    bc.add_argument("--bc-replay-fraction", type=float, default=0.0,
+                    help="share of the replay buffer and of each batch given to those demonstrations, in [0, 1)")
+    bc.add_argument("--bc-actor-coef", type=float, help="TD3/SAC: " + _TD3["bc_coef"]
+                    + f" (default 0; {BC_ACTOR_COEF} with --bc-replay-dataset)")
 
     soccer = parser.add_argument_group("soccer tasks (when --env-id is absent)")
     soccer.add_argument("--tasks", default="all", help="comma-separated task names, or all (default)")
@@ -136,7 +159,8 @@ def algo_config(args, algo: str, base=None):
     for flag, name in (("lr", "learning_rate"), ("gamma", "gamma"), ("tau", "tau"), ("n_steps", "n_steps"),
                        ("n_epochs", "n_epochs"), ("gae_lambda", "gae_lambda"), ("clip_range", "clip_range"),
                        ("action_noise_sigma", "exploration_noise"), ("ent_coef", "ent_coef"),
-                       ("ent_coef_min", "ent_coef_min")):
+                       ("ent_coef_min", "ent_coef_min"), ("actor_learning_starts", "actor_learning_starts"),
+                       ("bc_actor_coef", "bc_coef")):
         if getattr(args, flag) is not None:
             top[name] = getattr(args, flag)
     buffer = {}
@@ -167,7 +191,7 @@ def _check_algo_flags(args, algo: str) -> None:
         raise UsageError("--ent-coef-auto applies to SAC only")
     if args.ent_coef_min is not None and algo != "sac":
         raise UsageError("--ent-coef-min applies to SAC only")
-    offpolicy_only = ("tau", "buffer_size", "learning_starts")
+    offpolicy_only = ("tau", "buffer_size", "learning_starts", "actor_learning_starts", "bc_actor_coef")
     for flag in offpolicy_only:
         if algo == "ppo" and getattr(args, flag) is not None:
             raise UsageError(f"--{flag.replace('_', '-')} applies to TD3 and SAC, not PPO")
@@ -249,10 +273,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = None if args.env_id else soccer_config(args.algo)
     if warm is not None:
         base = warm.config(base if base is not None else CONFIGS[args.algo]())
-    cfg = algo_config(args, args.algo, base)
+    cfg = apply_bc_flags(args, algo_config(args, args.algo, base), resuming=resume is not None)
     try:
         run = RunConfig(total_timesteps=args.total_timesteps, seed=args.seed, eval_freq=args.eval_freq,
-                        log_interval=args.log_interval, save_replay=args.save_replay, random_warmup=warm is None)
+                        log_interval=args.log_interval, save_replay=args.save_replay,
+                        random_warmup=warm is None and args.bc_weights is None)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -266,6 +291,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         real_low, real_high = real_action_bounds(env)
         if warm is not None:
             warm.check(cfg, obs_dim, real_low, real_high)
+        action_mode = None if args.env_id else args.action_mode
+        bc_payload = load_bc(args.bc_weights) if args.bc_weights else None
+        if bc_payload is not None:
+            check_bc_compatible(bc_payload, algo=args.algo, net=cfg.net, obs_norm=cfg.obs_norm, obs_dim=obs_dim,
+                                act_dim=len(low), action_mode=action_mode)
+        if uses_prefill(args):
+            load_demos(args.bc_replay_dataset, obs_dim=obs_dim, act_dim=len(low))
         save_dir = prepare_save_dir(args.save_dir)
     except (ValueError, UsageError) as exc:
         env.close()
@@ -281,12 +313,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             env.close()
             raise UsageError(f"--resume-model: {exc}") from None
+    if bc_payload is not None:
+        print(load_bc_into(algo, bc_payload, action_mode=action_mode))
+        if args.freeze_bc_layers:
+            try:
+                algo.set_freeze(args.freeze_bc_layers, args.freeze_until_step)
+            except ValueError as exc:
+                env.close()
+                raise UsageError(f"--freeze-bc-layers: {exc}") from None
     print(f"training {args.algo.upper()} on {description} for {args.total_timesteps} timesteps on {device}; "
           f"saving to {save_dir}")
     if args.env_id is None and args.action_mode == "torque":
         evaluate = keep_best(evaluate, save_dir, algo, metadata, real_low, real_high)
     runner = Runner(algo, env, run, save_dir=save_dir, evaluate=evaluate, logger=RunLogger(save_dir),
                     metadata=metadata, resume=resume)
+    if uses_prefill(args):
+        report = prefill_replay(runner.replay, args.bc_replay_dataset, seed=args.seed, action_mode=action_mode,
+                                reward_profile=None if args.env_id else args.reward_profile)
+        runner.logger.message(report.message())
+        runner.logger.record({PREFILL_METRIC: report.inserted}, runner.timesteps)
     try:
         final = runner.train()
     finally:
@@ -300,6 +345,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NotExportable as exc:
         print(f"note: no final_model.zip: {exc}")
     return 0
+
+
+def uses_prefill(args) -> bool:
+    """Replay prefill applies to the off-policy algorithms (PPO warns and ignores it)."""
+    return bool(args.bc_replay_dataset) and args.algo != "ppo"
+
+
+def apply_bc_flags(args, cfg, *, resuming: bool):
+    """Check the BC flags together; size the demo region; give a BC-warm-started actor a critic-only start."""
+    try:
+        for warning in validate_bc_flags(args.algo, bc_weights=args.bc_weights,
+                                         freeze_bc_layers=args.freeze_bc_layers,
+                                         freeze_until_step=args.freeze_until_step,
+                                         bc_replay_dataset=args.bc_replay_dataset,
+                                         bc_replay_fraction=args.bc_replay_fraction, resuming=resuming):
+            print(f"warning: {warning}", file=sys.stderr)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.bc_weights and not Path(args.bc_weights).is_file():
+        raise UsageError(f"--bc-weights: no such file {args.bc_weights}")
+    if uses_prefill(args):
+        cfg = dataclasses.replace(cfg, buffer=dataclasses.replace(cfg.buffer, demo_fraction=args.bc_replay_fraction))
+        if args.bc_actor_coef is None:
+            print(f"note: --bc-replay-dataset: the actor loss clones the demonstrations with weight {BC_ACTOR_COEF} "
+                  "(--bc-actor-coef)")
+            cfg = dataclasses.replace(cfg, bc_coef=BC_ACTOR_COEF)
+    if args.bc_weights and args.algo != "ppo" and args.actor_learning_starts is None:
+        print(f"note: --bc-weights: the actor waits {BC_ACTOR_LEARNING_STARTS} critic-only gradient steps "
+              "(--actor-learning-starts)")
+        cfg = dataclasses.replace(cfg, actor_learning_starts=BC_ACTOR_LEARNING_STARTS)
+    return cfg
 
 
 def keep_best(evaluate, save_dir: Path, algo, metadata: dict, action_low: np.ndarray, action_high: np.ndarray):

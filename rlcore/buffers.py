@@ -18,17 +18,19 @@ from rlcore.normalizer import RunningNormalizer
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """A sampled batch of transitions; actions are in [-1, 1]."""
+    """A sampled batch of transitions; actions are in [-1, 1]; `demo` is 1.0 on demonstration rows."""
 
     obs: torch.Tensor
     actions: torch.Tensor
     rewards: torch.Tensor
     next_obs: torch.Tensor
     terminated: torch.Tensor
+    demo: torch.Tensor | None = None
 
     def normalized(self, normalizer: RunningNormalizer) -> Batch:
         """The same batch with both observations normalised by the current statistics."""
-        return Batch(normalizer(self.obs), self.actions, self.rewards, normalizer(self.next_obs), self.terminated)
+        return Batch(normalizer(self.obs), self.actions, self.rewards, normalizer(self.next_obs), self.terminated,
+                     self.demo)
 
 
 class ReplayBuffer:
@@ -102,7 +104,10 @@ class ReplayBuffer:
             idx = torch.cat([demo, ring])
         else:
             idx = ring
-        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminated[idx])
+        is_demo = torch.zeros(batch_size, device=self.device)
+        is_demo[:n_demo] = 1.0
+        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminated[idx],
+                     is_demo)
 
     def state_dict(self) -> dict:
         """Filled contents and counters (optional part of a checkpoint)."""

@@ -119,6 +119,9 @@ class TD3Config:
     actor_learning_starts: int = 0
     """Gradient steps that train only the critic before the actor (and its target) move; lets a fresh critic
     learn before it steers a warm-started (BC) actor. 0 = SB3 behaviour."""
+    bc_coef: float = 0.0
+    """Weight of a behaviour-cloning term on the batch's demonstration rows in the actor loss, with the Q term
+    scaled by 1 / mean|Q| (TD3+BC, Fujimoto & Gu 2021: their alpha 2.5 is bc_coef 0.4). 0 = off (SB3)."""
 
     def __post_init__(self) -> None:
         _validate_common(self.learning_rate, self.gamma, self.tau)
@@ -129,6 +132,7 @@ class TD3Config:
         _check(self.target_noise_clip >= 0, f"target_noise_clip must be >= 0, got {self.target_noise_clip}")
         _check(self.exploration_noise >= 0, f"exploration_noise must be >= 0, got {self.exploration_noise}")
         _check(self.actor_learning_starts >= 0, f"actor_learning_starts must be >= 0, got {self.actor_learning_starts}")
+        _check(self.bc_coef >= 0, f"bc_coef must be >= 0, got {self.bc_coef}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -167,6 +171,8 @@ class SACConfig:
     """Upper clamp of the actor's log std (SB3)."""
     actor_learning_starts: int = 0
     """Gradient steps that train only the critic before the actor and alpha move (see TD3Config). 0 = SB3."""
+    bc_coef: float = 0.0
+    """Behaviour-cloning weight on demonstration rows in the actor loss (see TD3Config). 0 = off (SB3)."""
 
     def __post_init__(self) -> None:
         _validate_common(self.learning_rate, self.gamma, self.tau)
@@ -182,6 +188,7 @@ class SACConfig:
         _check(self.log_std_min < self.log_std_max,
                f"log_std_min ({self.log_std_min}) must be < log_std_max ({self.log_std_max})")
         _check(self.actor_learning_starts >= 0, f"actor_learning_starts must be >= 0, got {self.actor_learning_starts}")
+        _check(self.bc_coef >= 0, f"bc_coef must be >= 0, got {self.bc_coef}")
 
     @property
     def auto_entropy(self) -> bool:

@@ -103,6 +103,32 @@ def test_actor_waits_for_actor_learning_starts(algo: str) -> None:
     assert "train/actor_loss" in learner.update(_batch())
 
 
+def test_demo_mse_averages_over_demo_rows_only() -> None:
+    from rlcore.algos.td3 import demo_mse
+
+    actions = torch.tensor([[1.0, 1.0], [0.0, 0.0], [5.0, 5.0]])
+    targets = torch.tensor([[0.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+    demo = torch.tensor([1.0, 1.0, 0.0])
+    assert float(demo_mse(actions, targets, demo)) == pytest.approx((1.0 + 2.0) / 2)  # row means 1 and 2
+    assert float(demo_mse(actions, targets, torch.zeros(3))) == 0.0
+
+
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+def test_bc_coef_pulls_the_actor_to_demo_actions(algo: str) -> None:
+    torch.manual_seed(0)
+    cfg_cls = TD3Config if algo == "td3" else SACConfig
+    kwargs = {"policy_delay": 1} if algo == "td3" else {}
+    learner = build_algorithm(algo, OBS, LOW, HIGH, cfg_cls(net=SMALL, bc_coef=50.0, learning_rate=3e-3, **kwargs))
+    batch = _batch(16)
+    target = torch.full((16, ACT), 0.5)
+    demo_batch = Batch(batch.obs, target, batch.rewards, batch.next_obs, batch.terminated, torch.ones(16))
+    before = float((learner.actor.deterministic(batch.obs) - 0.5).abs().mean())
+    for _ in range(200):
+        learner.update(demo_batch)
+    after = float((learner.actor.deterministic(batch.obs) - 0.5).abs().mean())
+    assert after < 0.5 * before
+
+
 def test_td3_actor_step_leaves_critic_gradients_empty() -> None:
     td3 = build_algorithm("td3", OBS, LOW, HIGH, TD3Config(net=SMALL, policy_delay=1))
     td3.update(_batch())

@@ -17,6 +17,7 @@ Implementation details:
 6. Target critics are Polyak-averaged every `target_update_interval` gradient steps; there is no target actor.
 7. Optional critic-only start: the actor and alpha wait `actor_learning_starts` gradient steps (for
    warm-started actors; default 0 = SB3).
+8. Optional BC regularisation on demonstration rows, as TD3's detail 9 (the sampled action is cloned).
 
 Metrics: train/critic_loss, train/actor_loss, train/ent_coef, train/ent_coef_loss (auto only).
 """
@@ -30,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from rlcore import metrics
+from rlcore.algos.td3 import demo_mse
 from rlcore.buffers import Batch
 from rlcore.config import SACConfig
 from rlcore.freeze import FreezeSchedule
@@ -108,7 +110,11 @@ class SAC:
         self.critic.requires_grad_(False)  # gradients flow to the action only (detail 3)
         q1, q2 = self.critic(batch.obs, actions)
         self.critic.requires_grad_(True)
-        actor_loss = (alpha * log_prob - torch.minimum(q1, q2)).mean()
+        q = torch.minimum(q1, q2)
+        actor_loss = (alpha * log_prob - q).mean()
+        if self.cfg.bc_coef > 0 and batch.demo is not None:  # detail 8
+            actor_loss = actor_loss / q.abs().mean().detach().clamp(min=1e-6) + self.cfg.bc_coef * demo_mse(
+                actions, batch.actions, batch.demo)
         self.actor_optimizer.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_optimizer.step()

@@ -12,6 +12,8 @@ Implementation details:
 7. Exploration: Gaussian noise of std `exploration_noise` on the [-1, 1] action, clipped (SB3: none by default).
 8. Optional critic-only start: for the first `actor_learning_starts` gradient steps the actor and its target
    stay put while the critic (and its target) learn; for warm-started actors (default 0 = SB3).
+9. Optional TD3+BC regularisation (Fujimoto & Gu 2021): with bc_coef > 0 the actor loss is
+   -Q / mean|Q| + bc_coef * MSE(pi(s), a) over the batch's demonstration rows.
 
 Metrics: train/critic_loss every update; train/actor_loss on delayed steps.
 """
@@ -30,6 +32,11 @@ from rlcore.networks import TD3Actor, TwinCritic
 from rlcore.normalizer import RunningNormalizer
 from rlcore.optim import frozen_copy, make_adam, soft_update
 from rlcore.policy import DeployedPolicy
+
+
+def demo_mse(actions: torch.Tensor, targets: torch.Tensor, demo: torch.Tensor) -> torch.Tensor:
+    """Mean squared action error over the demonstration rows (demo = 1) and the action dims (TD3+BC's MSE)."""
+    return ((actions - targets).square().mean(-1) * demo).sum() / demo.sum().clamp(min=1.0)
 
 
 class TD3:
@@ -94,9 +101,13 @@ class TD3:
 
     def _update_actor(self, batch: Batch) -> torch.Tensor:
         self.critic.requires_grad_(False)  # gradients flow to the action only (detail 5)
-        q1 = self.critic.q1(batch.obs, self.actor(batch.obs))
+        actions = self.actor(batch.obs)
+        q1 = self.critic.q1(batch.obs, actions)
         self.critic.requires_grad_(True)
         actor_loss = -q1.mean()
+        if self.cfg.bc_coef > 0 and batch.demo is not None:  # detail 9
+            actor_loss = actor_loss / q1.abs().mean().detach().clamp(min=1e-6) + self.cfg.bc_coef * demo_mse(
+                actions, batch.actions, batch.demo)
         self.actor_optimizer.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_optimizer.step()
