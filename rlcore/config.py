@@ -121,7 +121,7 @@ class TD3Config:
     learn before it steers a warm-started (BC) actor. 0 = SB3 behaviour."""
     bc_coef: float = 0.0
     """Weight of a behaviour-cloning term on the batch's demonstration rows in the actor loss, with the Q term
-    scaled by 1 / mean|Q| (TD3+BC, Fujimoto & Gu 2021: their alpha 2.5 is bc_coef 0.4). 0 = off (SB3)."""
+    scaled by 1 / max(mean|Q|, 1) (TD3+BC, Fujimoto & Gu 2021: their alpha 2.5 is bc_coef 0.4). 0 = off (SB3)."""
 
     def __post_init__(self) -> None:
         _validate_common(self.learning_rate, self.gamma, self.tau)

@@ -113,7 +113,7 @@ class SAC:
         q = torch.minimum(q1, q2)
         actor_loss = (alpha * log_prob - q).mean()
         if self.cfg.bc_coef > 0 and batch.demo is not None:  # detail 8
-            actor_loss = actor_loss / q.abs().mean().detach().clamp(min=1e-6) + self.cfg.bc_coef * demo_mse(
+            actor_loss = actor_loss / q.abs().mean().detach().clamp(min=1.0) + self.cfg.bc_coef * demo_mse(
                 actions, batch.actions, batch.demo)
         self.actor_optimizer.zero_grad(set_to_none=True)
         actor_loss.backward()

@@ -13,7 +13,8 @@ Implementation details:
 8. Optional critic-only start: for the first `actor_learning_starts` gradient steps the actor and its target
    stay put while the critic (and its target) learn; for warm-started actors (default 0 = SB3).
 9. Optional TD3+BC regularisation (Fujimoto & Gu 2021): with bc_coef > 0 the actor loss is
-   -Q / mean|Q| + bc_coef * MSE(pi(s), a) over the batch's demonstration rows.
+   -Q / max(mean|Q|, 1) + bc_coef * MSE(pi(s), a) over the batch's demonstration rows (Q is only scaled
+   down: with near-zero rewards mean|Q| is tiny, and dividing by it would amplify the critic's noise).
 
 Metrics: train/critic_loss every update; train/actor_loss on delayed steps.
 """
@@ -106,7 +107,7 @@ class TD3:
         self.critic.requires_grad_(True)
         actor_loss = -q1.mean()
         if self.cfg.bc_coef > 0 and batch.demo is not None:  # detail 9
-            actor_loss = actor_loss / q1.abs().mean().detach().clamp(min=1e-6) + self.cfg.bc_coef * demo_mse(
+            actor_loss = actor_loss / q1.abs().mean().detach().clamp(min=1.0) + self.cfg.bc_coef * demo_mse(
                 actions, batch.actions, batch.demo)
         self.actor_optimizer.zero_grad(set_to_none=True)
         actor_loss.backward()
