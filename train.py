@@ -30,7 +30,7 @@ from envs.preprocess import OBS_DIM
 from envs.tasks import KTT_STEPS_WEIGHT, build_task_list, parse_task_names, parse_task_weights
 from rlcore.algos import build_algorithm
 from rlcore.checkpoint import checkpoint_config, load_checkpoint
-from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, run_cli
+from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, resolve_device, run_cli
 from rlcore.config import CONFIGS, BufferConfig, NetConfig, ObsNormConfig, field_docs
 from rlcore.gym_env import evaluate_over_seeds, make_gym_vec_env
 from rlcore.logger import RunLogger
@@ -211,19 +211,6 @@ def parse_net_arch(text: str) -> tuple[int, ...]:
     if not sizes or any(s <= 0 for s in sizes):
         raise UsageError(f"--net-arch must be comma-separated positive integers, got {text!r}")
     return sizes
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when available; an unavailable CUDA device is a UsageError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"unknown --device {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name} asked for CUDA, which is not available here")
-    return device
 
 
 def seed_everything(seed: int) -> None:

@@ -19,7 +19,7 @@ from bc.cloning import BCConfig, make_payload, save_bc, train_bc
 from bc.dataset import check_writable, load_demos
 from bc.mocap_dataset import ACTION_DIMS
 from envs.preprocess import OBS_DIM
-from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, run_cli
+from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, resolve_device, run_cli
 from rlcore.config import ACTIVATIONS, CONFIGS
 
 
@@ -46,19 +46,6 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: on a shared CPU more threads can run far slower)")
     return parser
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when available; an unusable device is a UsageError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"unknown --device {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name} asked for CUDA, which is not available here")
-    return device
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+import torch
+
 
 class UsageError(ValueError):
     """Bad user input (a flag, a file, a value): reported as one line, exit code 2."""
@@ -46,3 +48,16 @@ def parse_int_list(text: str, flag: str, *, minimum: int | None = 0) -> list[int
     if minimum is not None and any(v < minimum for v in values):
         raise UsageError(f"{flag} values must be >= {minimum}, got {text!r}")
     return values
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when available; an unknown or unavailable device is a UsageError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"unknown --device {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name} asked for CUDA, which is not available here")
+    return device
