@@ -30,7 +30,7 @@ from envs.preprocess import OBS_DIM
 from envs.tasks import KTT_STEPS_WEIGHT, build_task_list, parse_task_names, parse_task_weights
 from rlcore.algos import build_algorithm
 from rlcore.checkpoint import checkpoint_config, load_checkpoint
-from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, resolve_device, run_cli
+from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, parse_with_config, resolve_device, run_cli
 from rlcore.config import CONFIGS, BufferConfig, NetConfig, ObsNormConfig, field_docs
 from rlcore.gym_env import evaluate_over_seeds, make_gym_vec_env
 from rlcore.logger import RunLogger
@@ -84,6 +84,8 @@ def build_parser() -> ArgumentParser:
     run.add_argument("--resume-model", help="continue from a checkpoint.pt (counters, schedules, normaliser), or "
                      "warm-start from an SB3 .zip (networks, and the normaliser saved beside it; from timestep 0)")
     run.add_argument("--save-replay", action="store_true", help=_RUN["save_replay"])
+    run.add_argument("--config", metavar="RUN.yaml", help="read options from a YAML file (option: value); "
+                     "flags given on the command line win; an unknown option is an error")
 
     algo = parser.add_argument_group("algorithm (unset = the config default)")
     algo.add_argument("--net-arch", help="comma-separated hidden sizes, e.g. 256,256,128. " + _NET["net_arch"])
@@ -135,6 +137,9 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("--eval-episodes", type=int, help="episodes per eval seed (per task on soccer; "
                     "default: soccer 2, --env-id 10)")
     ev.add_argument("--eval-seeds", help="comma-separated eval seeds (default: soccer 0,1,2,3, --env-id 0)")
+    ev.add_argument("--eval-seeds-random", type=int, default=0,
+                    help="if > 0: draw this many distinct eval seeds in [0, 10000) from --seed "
+                    "(overrides --eval-seeds)")
     ev.add_argument("--log-interval", type=int, default=2000, help=_RUN["log_interval"])
     return parser
 
@@ -233,12 +238,17 @@ def prepare_save_dir(path: str) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_with_config(build_parser(), argv)
     apply_defaults(args)
     for flag in ("total_timesteps", "n_envs", "eval_episodes", "log_interval", "action_repeat"):
         if getattr(args, flag) <= 0:
             raise UsageError(f"--{flag.replace('_', '-')} must be > 0, got {getattr(args, flag)}")
     eval_seeds = parse_int_list(args.eval_seeds, "--eval-seeds")
+    if args.eval_seeds_random < 0:
+        raise UsageError(f"--eval-seeds-random must be >= 0, got {args.eval_seeds_random}")
+    if args.eval_seeds_random:
+        draw = np.random.default_rng(args.seed).choice(10_000, size=args.eval_seeds_random, replace=False)
+        eval_seeds = sorted(int(s) for s in draw)
     device = resolve_device(args.device)
 
     resume = warm = None

@@ -61,3 +61,66 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"--device {name} asked for CUDA, which is not available here")
     return device
+
+
+def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+                      flag: str = "--config") -> argparse.Namespace:
+    """Parse argv, taking defaults from the YAML file named by `flag` when given; flags on the command line win.
+
+    The file maps option names (dashes or underscores, without the leading --) to values: scalars as on the
+    command line, true/false for switches, lists for comma-separated options. An unknown key, a wrong type
+    or an unreadable file is a UsageError naming the key and the file.
+    """
+    import yaml
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    path = _flag_value(argv, flag)
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = yaml.safe_load(handle)
+        except OSError as exc:
+            raise UsageError(f"{flag} {path}: {exc.strerror or exc}") from None
+        except yaml.YAMLError as exc:
+            raise UsageError(f"{flag} {path}: not valid YAML ({exc.__class__.__name__})") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise UsageError(f"{flag} {path}: expected a mapping of option names to values")
+        actions = {a.dest: a for a in parser._actions if a.option_strings}
+        defaults = {}
+        for key, value in data.items():
+            dest = str(key).lstrip("-").replace("-", "_")
+            if dest not in actions or dest in ("help", flag.lstrip("-").replace("-", "_")):
+                raise UsageError(f"{flag} {path}: unknown option {key!r}")
+            defaults[dest] = _config_value(actions[dest], value, f"{flag} {path}: option {key!r}")
+        parser.set_defaults(**defaults)
+    return parser.parse_args(argv)
+
+
+def _flag_value(argv: list[str], flag: str) -> str | None:
+    for i, token in enumerate(argv):
+        if token == flag:
+            if i + 1 >= len(argv):
+                raise UsageError(f"{flag} needs a file path")
+            return argv[i + 1]
+        if token.startswith(flag + "="):
+            return token.split("=", 1)[1]
+    return None
+
+
+def _config_value(action: argparse.Action, value, where: str):
+    """A YAML value converted as argparse would convert the same text on the command line."""
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        if not isinstance(value, bool):
+            raise UsageError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(value, (list, tuple)):
+        value = ",".join(str(v) for v in value)
+    try:
+        converted = action.type(value) if action.type is not None else (None if value is None else str(value))
+    except (TypeError, ValueError):
+        raise UsageError(f"{where}: invalid value {value!r}") from None
+    if action.choices is not None and converted not in action.choices:
+        raise UsageError(f"{where}: {converted!r} is not one of {', '.join(map(str, action.choices))}")
+    return converted
