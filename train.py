@@ -29,7 +29,7 @@ from envs.factory import ACTION_MODES, REWARD_PROFILES, make_vec_env
 from envs.preprocess import OBS_DIM
 from envs.tasks import KTT_STEPS_WEIGHT, build_task_list, parse_task_names, parse_task_weights
 from rlcore.algos import build_algorithm
-from rlcore.checkpoint import checkpoint_config, load_checkpoint
+from rlcore.checkpoint import checkpoint_config, load_checkpoint, remove_stale_temp_files
 from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, parse_with_config, resolve_device, run_cli
 from rlcore.config import CONFIGS, BufferConfig, NetConfig, ObsNormConfig, field_docs
 from rlcore.gym_env import evaluate_over_seeds, make_gym_vec_env
@@ -140,6 +140,7 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("--eval-seeds-random", type=int, default=0,
                     help="if > 0: draw this many distinct eval seeds in [0, 10000) from --seed "
                     "(overrides --eval-seeds)")
+    ev.add_argument("--checkpoint-freq", type=int, default=0, help=_RUN["checkpoint_freq"])
     ev.add_argument("--log-interval", type=int, default=2000, help=_RUN["log_interval"])
     return parser
 
@@ -234,6 +235,8 @@ def prepare_save_dir(path: str) -> Path:
         probe.unlink()
     except OSError as exc:
         raise UsageError(f"cannot write to --save-dir {path}: {exc.strerror or exc}") from None
+    for stale in remove_stale_temp_files(save_dir):
+        print(f"removed {stale.name}, left by an interrupted write")
     return save_dir
 
 
@@ -273,7 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = apply_bc_flags(args, algo_config(args, args.algo, base), resuming=resume is not None)
     try:
         run = RunConfig(total_timesteps=args.total_timesteps, seed=args.seed, eval_freq=args.eval_freq,
-                        log_interval=args.log_interval, save_replay=args.save_replay,
+                        checkpoint_freq=args.checkpoint_freq, log_interval=args.log_interval,
+                        save_replay=args.save_replay,
                         random_warmup=warm is None and args.bc_weights is None)
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -41,6 +41,15 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         raise
 
 
+def remove_stale_temp_files(directory: Path) -> list[Path]:
+    """Delete temp files a killed writer left in `directory` (atomic_write names them .NAME.*.tmp)."""
+    removed = []
+    for path in Path(directory).glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
 def rng_state() -> dict[str, Any]:
     """Python, numpy and torch (CPU and CUDA) generator states."""
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
