@@ -247,10 +247,6 @@ class PPOConfig:
         _check_positive("max_grad_norm", self.max_grad_norm)
         _check(self.target_kl is None or self.target_kl > 0, f"target_kl must be > 0, got {self.target_kl}")
 
-    def rollout_size(self, n_envs: int) -> int:
-        """Transitions per rollout."""
-        return self.n_steps * n_envs
-
 
 def _validate_common(learning_rate: float, gamma: float, tau: float | None = None) -> None:
     _check(math.isfinite(learning_rate) and learning_rate > 0, f"learning_rate must be > 0, got {learning_rate}")

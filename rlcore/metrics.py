@@ -13,14 +13,12 @@ EXPLAINED_VARIANCE = "train/explained_variance"
 LOSS = "train/loss"
 STD = "train/std"
 N_UPDATES = "train/n_updates"
-LEARNING_RATE = "train/learning_rate"
 
 EP_REW_MEAN = "rollout/ep_rew_mean"
 EP_LEN_MEAN = "rollout/ep_len_mean"
 
 FPS = "time/fps"
 TOTAL_TIMESTEPS = "time/total_timesteps"
-TIME_ELAPSED = "time/time_elapsed"
 
 EVAL_MEAN_RETURN = "eval/mean_reward"
 EVAL_MEAN_LENGTH = "eval/mean_ep_length"

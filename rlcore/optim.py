@@ -55,9 +55,3 @@ def frozen_copy(module: nn.Module) -> nn.Module:
     target = copy.deepcopy(module)
     target.requires_grad_(False)
     return target
-
-
-def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Change the learning rate of every parameter group (resume with a new --lr)."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr
