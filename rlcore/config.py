@@ -122,6 +122,10 @@ class TD3Config:
     bc_coef: float = 0.0
     """Weight of a behaviour-cloning term on the batch's demonstration rows in the actor loss, with the Q term
     scaled by 1 / max(mean|Q|, 1) (TD3+BC, Fujimoto & Gu 2021: their alpha 2.5 is bc_coef 0.4). 0 = off (SB3)."""
+    anchor_coef: float = 0.0
+    """Weight of an MSE term pulling the actor's action on EVERY batch state towards a frozen copy of the
+    warm-start actor (set_anchor), with the Q term scaled as for bc_coef: keeps a BC start from drifting off
+    where no demonstration constrains it. 0 = off (SB3)."""
 
     def __post_init__(self) -> None:
         _validate_common(self.learning_rate, self.gamma, self.tau)
@@ -133,6 +137,7 @@ class TD3Config:
         _check(self.exploration_noise >= 0, f"exploration_noise must be >= 0, got {self.exploration_noise}")
         _check(self.actor_learning_starts >= 0, f"actor_learning_starts must be >= 0, got {self.actor_learning_starts}")
         _check(self.bc_coef >= 0, f"bc_coef must be >= 0, got {self.bc_coef}")
+        _check(self.anchor_coef >= 0, f"anchor_coef must be >= 0, got {self.anchor_coef}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -173,6 +178,8 @@ class SACConfig:
     """Gradient steps that train only the critic before the actor and alpha move (see TD3Config). 0 = SB3."""
     bc_coef: float = 0.0
     """Behaviour-cloning weight on demonstration rows in the actor loss (see TD3Config). 0 = off (SB3)."""
+    anchor_coef: float = 0.0
+    """Weight of the warm-start anchor on the deterministic action tanh(mean) (see TD3Config). 0 = off (SB3)."""
 
     def __post_init__(self) -> None:
         _validate_common(self.learning_rate, self.gamma, self.tau)
@@ -189,6 +196,7 @@ class SACConfig:
                f"log_std_min ({self.log_std_min}) must be < log_std_max ({self.log_std_max})")
         _check(self.actor_learning_starts >= 0, f"actor_learning_starts must be >= 0, got {self.actor_learning_starts}")
         _check(self.bc_coef >= 0, f"bc_coef must be >= 0, got {self.bc_coef}")
+        _check(self.anchor_coef >= 0, f"anchor_coef must be >= 0, got {self.anchor_coef}")
 
     @property
     def auto_entropy(self) -> bool:

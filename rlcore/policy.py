@@ -14,7 +14,8 @@ from rlcore.normalizer import RunningNormalizer
 
 
 class DeployedPolicy(nn.Module):
-    """Deterministic policy in env units. `actor` must have `deterministic(obs) -> [-1, 1] actions`."""
+    """Policy in env units. `actor` must have `deterministic(obs) -> [-1, 1] actions`; actors with
+    `sample(obs) -> (actions, log_prob)` (SAC, PPO) also act stochastically through `predict(.., False)`."""
 
     def __init__(self, normalizer: RunningNormalizer, actor: nn.Module, action_low: np.ndarray,
                  action_high: np.ndarray) -> None:
@@ -35,10 +36,20 @@ class DeployedPolicy(nn.Module):
         """Deterministic env-unit actions for raw observations (B, D)."""
         return self.to_env(self.actor.deterministic(self.normalizer(obs)))
 
-    def predict(self, obs: np.ndarray) -> np.ndarray:
+    @torch.no_grad()
+    def sample(self, obs: torch.Tensor) -> torch.Tensor:
+        """Stochastic env-unit actions: the actor's sample clipped to [-1, 1] (SB3 clips before the env); an
+        actor without `sample` (TD3) acts deterministically, as SB3's TD3.predict does."""
+        if not hasattr(self.actor, "sample"):
+            return self.forward(obs)
+        actions, _ = self.actor.sample(self.normalizer(obs))
+        return self.to_env(actions.clamp(-1.0, 1.0))
+
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """numpy in, numpy out, (D,) or (B, D): the callable the evaluation harness and tools use."""
         device = self.action_scale.device
         batch = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=device)
         single = batch.ndim == 1
-        actions = self.forward(batch[None] if single else batch).cpu().numpy()
+        act = self.forward if deterministic else self.sample
+        actions = act(batch[None] if single else batch).cpu().numpy()
         return actions[0] if single else actions

@@ -129,6 +129,66 @@ def test_bc_coef_pulls_the_actor_to_demo_actions(algo: str) -> None:
     assert after < 0.5 * before
 
 
+def test_regularised_actor_loss_by_hand() -> None:
+    from rlcore.algos.td3 import regularised_actor_loss
+
+    q = torch.tensor([-4.0, 2.0])  # mean |Q| = 3: the policy loss is divided by 3
+    policy_loss = torch.tensor(6.0)
+    assert float(regularised_actor_loss(q, policy_loss, None, None, 9.0, 9.0)) == 6.0  # no term: unscaled
+    assert float(regularised_actor_loss(q, policy_loss, torch.tensor(0.5), None, 4.0, 9.0)) == pytest.approx(4.0)
+    assert float(regularised_actor_loss(q, policy_loss, None, torch.tensor(0.25), 4.0, 8.0)) == pytest.approx(4.0)
+    small_q = torch.tensor([0.1, -0.1])  # mean |Q| < 1: not amplified
+    assert float(regularised_actor_loss(small_q, policy_loss, torch.tensor(1.0), torch.tensor(1.0), 1.0, 2.0)) == 9.0
+
+
+class _PushQ(nn.Module):
+    """A critic stand-in whose Q grows with the first action dim: a steady push away from any start."""
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        q = 5.0 * action[:, 0]
+        return q, q
+
+    def q1(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self(obs, action)[0]
+
+
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+def test_anchor_holds_a_warm_start_against_the_critic(algo: str) -> None:
+    """With the same critic push, the anchored actor stays near its start; the free one runs off."""
+    cfg_cls = TD3Config if algo == "td3" else SACConfig
+    kwargs = {"policy_delay": 1} if algo == "td3" else {"ent_coef": 1e-6}
+    batch = _batch(32)
+    drift = {}
+    for coef in (0.0, 50.0):
+        torch.manual_seed(0)
+        learner = build_algorithm(algo, OBS, LOW, HIGH, cfg_cls(net=SMALL, anchor_coef=coef, learning_rate=3e-3,
+                                                                **kwargs))
+        learner.set_anchor()
+        start = learner.policy(batch.obs).clone()
+        learner.critic = _PushQ()
+        for _ in range(150):
+            learner._update_actor(batch) if algo == "td3" else learner._update_actor(batch, torch.tensor(1e-6))
+        drift[coef] = float((learner.policy(batch.obs) - start)[:, 0].mean())
+    assert drift[0.0] > 0.5  # the push moves the free actor towards +1 on dim 0
+    assert abs(drift[50.0]) < 0.2 * drift[0.0]
+
+
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+def test_anchor_is_kept_in_the_state_dict(algo: str) -> None:
+    cfg = (TD3Config if algo == "td3" else SACConfig)(net=SMALL, anchor_coef=1.0)
+    learner = build_algorithm(algo, OBS, LOW, HIGH, cfg)
+    assert learner.state_dict()["anchor"] is None
+    learner.set_anchor()
+    with torch.no_grad():
+        next(learner.actor.parameters()).add_(1.0)  # the actor moves on; the anchor must not
+    restored = build_algorithm(algo, OBS, LOW, HIGH, cfg)
+    restored.load_state_dict(learner.state_dict())
+    for a, b in zip(restored.anchor.parameters(), learner.anchor.parameters(), strict=True):
+        assert torch.equal(a, b) and not a.requires_grad
+    legacy = {k: v for k, v in learner.state_dict().items() if k != "anchor"}  # checkpoints before the anchor
+    build_algorithm(algo, OBS, LOW, HIGH, cfg).load_state_dict(legacy)
+
+
 def test_td3_actor_step_leaves_critic_gradients_empty() -> None:
     td3 = build_algorithm("td3", OBS, LOW, HIGH, TD3Config(net=SMALL, policy_delay=1))
     td3.update(_batch())
@@ -256,6 +316,20 @@ def test_deployed_policy_maps_onto_env_bounds(algo: str) -> None:
     actions = policy.predict(obs)
     assert actions.shape == (5, 2) and np.all(actions >= low - 1e-6) and np.all(actions <= high + 1e-6)
     np.testing.assert_allclose(policy.predict(obs[0]), actions[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("algo", ["td3", "sac", "ppo"])
+def test_stochastic_predict_samples_within_bounds(algo: str) -> None:
+    low, high = np.array([-2.0, 0.0], np.float32), np.array([2.0, 10.0], np.float32)
+    cfg = {"td3": TD3Config, "sac": SACConfig, "ppo": PPOConfig}[algo](net=SMALL)
+    policy = build_algorithm(algo, OBS, low, high, cfg).policy
+    obs = np.zeros((200, OBS), np.float32)
+    sampled = policy.predict(obs, deterministic=False)
+    assert np.all(sampled >= low - 1e-6) and np.all(sampled <= high + 1e-6)
+    if algo == "td3":  # SB3's TD3.predict is deterministic either way
+        np.testing.assert_array_equal(sampled, policy.predict(obs))
+    else:  # one state, 200 draws: they spread around the deterministic action
+        assert sampled[:, 0].std() > 0.1
 
 
 @pytest.mark.parametrize("algo", ["td3", "sac", "ppo"])

@@ -18,6 +18,8 @@ Implementation details:
 7. Optional critic-only start: the actor and alpha wait `actor_learning_starts` gradient steps (for
    warm-started actors; default 0 = SB3).
 8. Optional BC regularisation on demonstration rows, as TD3's detail 9 (the sampled action is cloned).
+9. Optional warm-start anchor, as TD3's detail 10, on the deterministic action tanh(mean) (anchoring the
+   sample would also penalise the policy's spread, fighting the entropy term).
 
 Metrics: train/critic_loss, train/actor_loss, train/ent_coef, train/ent_coef_loss (auto only).
 """
@@ -31,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from rlcore import metrics
-from rlcore.algos.td3 import demo_mse
+from rlcore.algos.td3 import demo_mse, regularised_actor_loss
 from rlcore.buffers import Batch
 from rlcore.config import SACConfig
 from rlcore.freeze import FreezeSchedule
@@ -66,6 +68,7 @@ class SAC:
         self.log_alpha_min = math.log(cfg.ent_coef_min) if cfg.ent_coef_min else None
         self.policy = DeployedPolicy(self.normalizer, self.actor, action_low, action_high)
         self.freeze: FreezeSchedule | None = None
+        self.anchor: SACActor | None = None
         self.n_updates = 0
 
     @torch.no_grad()
@@ -111,10 +114,15 @@ class SAC:
         q1, q2 = self.critic(batch.obs, actions)
         self.critic.requires_grad_(True)
         q = torch.minimum(q1, q2)
-        actor_loss = (alpha * log_prob - q).mean()
+        bc_term = anchor_term = None
         if self.cfg.bc_coef > 0 and batch.demo is not None:  # detail 8
-            actor_loss = actor_loss / q.abs().mean().detach().clamp(min=1.0) + self.cfg.bc_coef * demo_mse(
-                actions, batch.actions, batch.demo)
+            bc_term = demo_mse(actions, batch.actions, batch.demo)
+        if self.cfg.anchor_coef > 0 and self.anchor is not None:  # detail 9
+            with torch.no_grad():
+                anchor_actions = self.anchor.deterministic(batch.obs)
+            anchor_term = (self.actor.deterministic(batch.obs) - anchor_actions).square().mean()
+        actor_loss = regularised_actor_loss(q, (alpha * log_prob - q).mean(), bc_term, anchor_term,
+                                            self.cfg.bc_coef, self.cfg.anchor_coef)
         self.actor_optimizer.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_optimizer.step()
@@ -130,6 +138,10 @@ class SAC:
                 self.log_alpha.clamp_(min=self.log_alpha_min)
             self.alpha = self.log_alpha.exp()
         return alpha_loss.detach()
+
+    def set_anchor(self) -> None:
+        """Keep a frozen copy of the current actor (a warm start) as the anchor of detail 9."""
+        self.anchor = frozen_copy(self.actor)
 
     def set_freeze(self, n_layers: int, until_step: int) -> FreezeSchedule:
         """Freeze the first n Linear layers of latent_pi, then the mean and log-std heads."""
@@ -148,6 +160,7 @@ class SAC:
             "alpha_optimizer": self.alpha_optimizer.state_dict() if self.alpha_optimizer else None,
             "log_alpha": self.log_alpha.detach().clone(), "normalizer": self.normalizer.state_dict(),
             "n_updates": self.n_updates, "freeze": self.freeze.state_dict() if self.freeze else None,
+            "anchor": self.anchor.state_dict() if self.anchor is not None else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -166,3 +179,6 @@ class SAC:
         if state["freeze"] is not None:
             self.set_freeze(state["freeze"]["n_layers"], state["freeze"]["until_step"]).load_state_dict(
                 state["freeze"])
+        if state.get("anchor") is not None:
+            self.set_anchor()
+            self.anchor.load_state_dict(state["anchor"])

@@ -15,6 +15,10 @@ Implementation details:
 9. Optional TD3+BC regularisation (Fujimoto & Gu 2021): with bc_coef > 0 the actor loss is
    -Q / max(mean|Q|, 1) + bc_coef * MSE(pi(s), a) over the batch's demonstration rows (Q is only scaled
    down: with near-zero rewards mean|Q| is tiny, and dividing by it would amplify the critic's noise).
+10. Optional warm-start anchor: after `set_anchor()` (a frozen copy of the current, e.g. BC, actor) and with
+   anchor_coef > 0 the actor loss adds anchor_coef * MSE(pi(s), pi_anchor(s)) over EVERY batch row, Q scaled
+   as in 9. The demonstration term constrains only demonstration states; this one keeps the fine-tuned actor
+   near its start wherever the critic's early, uninformed gradient would push it.
 
 Metrics: train/critic_loss every update; train/actor_loss on delayed steps.
 """
@@ -40,6 +44,20 @@ def demo_mse(actions: torch.Tensor, targets: torch.Tensor, demo: torch.Tensor) -
     return ((actions - targets).square().mean(-1) * demo).sum() / demo.sum().clamp(min=1.0)
 
 
+def regularised_actor_loss(q: torch.Tensor, policy_loss: torch.Tensor, bc_term: torch.Tensor | None,
+                           anchor_term: torch.Tensor | None, bc_coef: float, anchor_coef: float) -> torch.Tensor:
+    """policy_loss / max(mean|Q|, 1) + bc_coef * bc_term + anchor_coef * anchor_term, or policy_loss alone when
+    no term applies (details 9, 10; SAC uses it too)."""
+    if bc_term is None and anchor_term is None:
+        return policy_loss
+    loss = policy_loss / q.abs().mean().detach().clamp(min=1.0)
+    if bc_term is not None:
+        loss = loss + bc_coef * bc_term
+    if anchor_term is not None:
+        loss = loss + anchor_coef * anchor_term
+    return loss
+
+
 class TD3:
     """TD3 learner; acts and learns in the [-1, 1] action space."""
 
@@ -60,6 +78,7 @@ class TD3:
         self.critic_optimizer = make_adam(self.critic.parameters(), cfg.learning_rate, device)
         self.policy = DeployedPolicy(self.normalizer, self.actor, action_low, action_high)
         self.freeze: FreezeSchedule | None = None
+        self.anchor: TD3Actor | None = None
         self.n_updates = 0
 
     @torch.no_grad()
@@ -105,14 +124,23 @@ class TD3:
         actions = self.actor(batch.obs)
         q1 = self.critic.q1(batch.obs, actions)
         self.critic.requires_grad_(True)
-        actor_loss = -q1.mean()
+        bc_term = anchor_term = None
         if self.cfg.bc_coef > 0 and batch.demo is not None:  # detail 9
-            actor_loss = actor_loss / q1.abs().mean().detach().clamp(min=1.0) + self.cfg.bc_coef * demo_mse(
-                actions, batch.actions, batch.demo)
+            bc_term = demo_mse(actions, batch.actions, batch.demo)
+        if self.cfg.anchor_coef > 0 and self.anchor is not None:  # detail 10
+            with torch.no_grad():
+                anchor_actions = self.anchor(batch.obs)
+            anchor_term = (actions - anchor_actions).square().mean()
+        actor_loss = regularised_actor_loss(q1, -q1.mean(), bc_term, anchor_term, self.cfg.bc_coef,
+                                            self.cfg.anchor_coef)
         self.actor_optimizer.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_optimizer.step()
         return actor_loss.detach()
+
+    def set_anchor(self) -> None:
+        """Keep a frozen copy of the current actor (a warm start) as the anchor of detail 10."""
+        self.anchor = frozen_copy(self.actor)
 
     def set_freeze(self, n_layers: int, until_step: int) -> FreezeSchedule:
         """Freeze the first n Linear layers of the actor (mu); the target copy follows the actor."""
@@ -130,6 +158,7 @@ class TD3:
             "critic_optimizer": self.critic_optimizer.state_dict(),
             "normalizer": self.normalizer.state_dict(), "n_updates": self.n_updates,
             "freeze": self.freeze.state_dict() if self.freeze else None,
+            "anchor": self.anchor.state_dict() if self.anchor is not None else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -144,3 +173,6 @@ class TD3:
         if state["freeze"] is not None:
             self.set_freeze(state["freeze"]["n_layers"], state["freeze"]["until_step"]).load_state_dict(
                 state["freeze"])
+        if state.get("anchor") is not None:
+            self.set_anchor()
+            self.anchor.load_state_dict(state["anchor"])
