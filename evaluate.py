@@ -3,6 +3,7 @@
     python evaluate.py --policy stand --tasks all --episodes 5 --eval-seeds 0,1,2,3 --json out.json
     python evaluate.py --model runs/x/checkpoint.pt --tasks all
     python evaluate.py --model runs/x/final_model.zip --tasks all     # an SB3 zip (ours or SB3's own)
+    python evaluate.py --model runs/bc_actor.pt --tasks all           # a BC actor of python -m bc.train
     python evaluate.py --model runs/p/checkpoint.pt --env-id Pendulum-v1 --episodes 10
 
 Prints one line per finished episode, then a table per task (comp_total mean ± std, success / offside /
@@ -12,6 +13,7 @@ Reset seeds and scoring are defined in scoring/harness.py; this file only parses
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -22,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bc.cloning import bc_policy, load_bc
 from bc.stand import StandController
+from envs.command import CommandOptions
 from envs.tasks import KTT_STEPS_WEIGHT, get_task, parse_task_names
 from rlcore.checkpoint import atomic_write, load_policy
 from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, run_cli
@@ -39,10 +43,14 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--policy", choices=POLICIES, help="a scripted policy to evaluate")
-    source.add_argument("--model", help="a checkpoint.pt written by train.py (its normaliser included), or an SB3 "
-                        ".zip (its normaliser read from the X.meta.json beside it, when there is one)")
+    source.add_argument("--model", help="a checkpoint.pt written by train.py (its normaliser included), an SB3 "
+                        ".zip (its normaliser read from the X.meta.json beside it, when there is one), or a BC "
+                        "actor of python -m bc.train")
     parser.add_argument("--env-id", help="with --model: evaluate on this gymnasium env (mean return) instead")
     parser.add_argument("--device", default="cpu", help="torch device for --model (default cpu)")
+    parser.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
+                        help="--model acts with its deterministic action, as training evaluates and the platform "
+                        "runs it (default); --no-deterministic samples (SAC, PPO; TD3 stays deterministic)")
     parser.add_argument("--tasks", default="all", help="comma-separated task names, or 'all' (default)")
     parser.add_argument("--episodes", type=int, default=5, help="episodes per eval seed per task (default 5)")
     parser.add_argument("--eval-seeds", help="comma-separated distinct seeds >= 0 (default: soccer 0,1,2,3, "
@@ -52,6 +60,8 @@ def build_parser() -> ArgumentParser:
         help=f"kick_to_target 'steps' weight of the official score (default {KTT_STEPS_WEIGHT})",
     )
     parser.add_argument("--batch-size", type=int, default=8, help="episodes run in lock-step (default 8)")
+    parser.add_argument("--max-episode-steps", type=int, help="cut episodes at this many steps instead of the "
+                        "tasks' 5000: for smoke tests; the competition runs 5000")
     parser.add_argument("--json", metavar="OUT", help="write per-episode records and aggregates here")
     parser.add_argument("--video", metavar="DIR", help="write a GIF of one episode per task into DIR")
     return parser
@@ -81,15 +91,20 @@ def _write_json_atomic(path: Path, document: dict) -> None:
     atomic_write(path, lambda handle: handle.write(json.dumps(document, indent=2).encode()))
 
 
-def load_model(path: str, device: str, env_id: str | None = None):
-    """(policy callable, label, payload, env settings) of a checkpoint.pt or an SB3 .zip (for the soccer
-    tasks, or for `env_id`); a bad file is a UsageError."""
+def load_model(path: str, device: str, env_id: str | None = None, deterministic: bool = True):
+    """(policy callable, label, payload, env settings) of a checkpoint.pt, a BC actor or an SB3 .zip (for the
+    soccer tasks, or for `env_id`); a bad file is a UsageError."""
     try:
         if path.endswith(".zip"):
             loaded = load_zip_policy(path, device, env_id)
             if loaded.note:
                 print(loaded.note)
-            return loaded.policy.predict, loaded.label, loaded.meta, loaded.settings
+            return _act(loaded.policy, deterministic), loaded.label, loaded.meta, loaded.settings
+        bc_payload = _bc_payload(path, device)
+        if bc_payload is not None:
+            settings = {"action_mode": bc_payload.get("action_mode") or "torque"}
+            label = f"BC {bc_payload['algo']} actor"
+            return _act(bc_policy(bc_payload, device), deterministic), label, bc_payload, settings
         policy, payload = load_policy(Path(path), device)
     except ValueError as exc:
         raise UsageError(f"--model: {exc}") from None
@@ -97,14 +112,30 @@ def load_model(path: str, device: str, env_id: str | None = None):
         raise UsageError(f"--model: cannot load on device {device!r}: {exc}".splitlines()[0]) from None
     meta = payload.get("metadata", {})
     settings = {"action_mode": meta.get("action_mode", "torque"), "action_repeat": meta.get("action_repeat", 1)}
-    return policy.predict, f"{payload['algo']} @ {payload['runner'].get('timesteps', 0)} steps", payload, settings
+    if meta.get("command") is not None:  # the controller files and limits the run trained with
+        settings["command"] = CommandOptions.from_dict(meta["command"])
+    label = f"{payload['algo']} @ {payload['runner'].get('timesteps', 0)} steps"
+    return _act(policy, deterministic), label, payload, settings
+
+
+def _bc_payload(path: str, device: str) -> dict | None:
+    """The BC payload in `path`, or None when the file is something else (a checkpoint)."""
+    try:
+        return load_bc(path, map_location=device)
+    except ValueError:
+        return None
+
+
+def _act(policy, deterministic: bool) -> Policy:
+    """The harness callable of a DeployedPolicy, deterministic or sampling."""
+    return lambda obs: policy.predict(obs, deterministic=deterministic)
 
 
 def evaluate_gym(args, seeds: list[int]) -> int:
     """The generic path: mean deterministic return of a checkpoint on a gymnasium env."""
     if args.model is None:
         raise UsageError("--env-id needs --model")
-    act, label, payload, _ = load_model(args.model, args.device, args.env_id)
+    act, label, payload, _ = load_model(args.model, args.device, args.env_id, args.deterministic)
     json_path = _json_path(args.json)
     try:
         records = evaluate_over_seeds(args.env_id, act, args.episodes, seeds)
@@ -148,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UsageError(f"--tasks: {exc}") from None
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.max_episode_steps is not None and args.max_episode_steps < 1:
+        raise UsageError(f"--max-episode-steps must be >= 1, got {args.max_episode_steps}")
     if not math.isfinite(args.ktt_steps_weight):
         raise UsageError(f"--ktt-steps-weight must be finite, got {args.ktt_steps_weight}")
     json_path = _json_path(args.json)
@@ -162,13 +195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_writable_dir(video_dir, "--video")
 
     if args.model is not None:
-        policy, label, _, settings = load_model(args.model, args.device)
+        policy, label, _, settings = load_model(args.model, args.device, deterministic=args.deterministic)
         print(f"evaluating {label} from {args.model}")
     else:
         policy, label, settings = make_policy(args.policy), args.policy, {}
     result = evaluate(
         policy, tasks, args.episodes, seeds, ktt_steps_weight=args.ktt_steps_weight, batch_size=args.batch_size,
-        progress=ProgressPrinter(args.ktt_steps_weight), **settings,
+        max_episode_steps=args.max_episode_steps, progress=ProgressPrinter(args.ktt_steps_weight), **settings,
     )
     print(format_table(result))
     if json_path is not None:

@@ -24,20 +24,27 @@ import torch
 from bc.cloning import load_bc
 from bc.dataset import load_demos
 from bc.prefill import PREFILL_METRIC, prefill_replay
-from bc.warmstart import check_bc_compatible, load_bc_into, validate_bc_flags
+from bc.warmstart import check_bc_compatible, load_bc_into, unseen_tasks, validate_bc_flags
+from envs.command import CommandOptions, MacroReward
 from envs.factory import ACTION_MODES, REWARD_PROFILES, make_vec_env
+from envs.hub import configure_hf
 from envs.preprocess import OBS_DIM
 from envs.tasks import KTT_STEPS_WEIGHT, build_task_list, parse_task_names, parse_task_weights
 from rlcore.algos import build_algorithm
-from rlcore.checkpoint import checkpoint_config, load_checkpoint, remove_stale_temp_files
+from rlcore.checkpoint import atomic_write, checkpoint_config, load_checkpoint, remove_stale_temp_files
 from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, parse_with_config, resolve_device, run_cli
 from rlcore.config import CONFIGS, BufferConfig, NetConfig, ObsNormConfig, field_docs
 from rlcore.gym_env import evaluate_over_seeds, make_gym_vec_env
 from rlcore.logger import RunLogger
 from rlcore.metrics import EVAL_MEAN_LENGTH, EVAL_MEAN_RETURN
+from rlcore.normstats import read_normalizer_stats
 from rlcore.runner import RunConfig, Runner, check_box_spaces
+from scoring.curves import read_metrics, render_learning_curve
+from scoring.eval_metrics import competition_metrics, legacy_metrics
 from scoring.harness import evaluate as evaluate_soccer
-from submission import MODEL_FILES, NotExportable, WarmStart, real_action_bounds, write_model
+from scoring.legacy import LEGACY_STEPS_WEIGHT
+from submission import MODEL_FILES, WarmStart, real_action_bounds
+from submission.best import BestModels, write_run_model
 
 SOCCER_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 6, "eval_freq": 50_000, "eval_episodes": 2,
                    "eval_seeds": "0,1,2,3"}
@@ -48,12 +55,14 @@ SOCCER_NET_ARCH = (256, 256, 128)
 BC_ACTOR_LEARNING_STARTS = 10_000
 """Critic-only gradient steps before a BC-warm-started actor moves (a fresh critic's gradient otherwise
 knocks the cloned stand over within a few thousand steps); --actor-learning-starts overrides it."""
+BC_ANCHOR_COEF = 10.0
+"""Anchor weight (TD3/SAC) when fine-tuning from --bc-weights; --bc-anchor-coef overrides."""
 BC_ACTOR_COEF = 100.0
 """BC weight in the actor loss when demonstrations are prefilled; --bc-actor-coef overrides. Far above TD3+BC's
 0.4 on purpose: the cloned stand is fragile, and a TD3 fine-tune from it (BC file + prefill + 10k critic-only
 steps) fell with 0.4 and stood at the BC score (-0.992 on both penalty kicks) with 100."""
-BEST_KEY = "comp_eval/C_overall"
-"""The score whose improvement saves best_model_competition.zip (the sum over tasks, as the seed)."""
+CURVE_FILE = "learning_curve.png"
+"""The evaluation scores per task against timesteps, redrawn after every evaluation (scoring/curves.py)."""
 
 
 def soccer_config(algo: str):
@@ -69,6 +78,12 @@ def soccer_config(algo: str):
 _NET, _BUF, _NORM = field_docs(NetConfig), field_docs(BufferConfig), field_docs(ObsNormConfig)
 _TD3, _SAC, _PPO = (field_docs(CONFIGS[a]) for a in ("td3", "sac", "ppo"))
 _RUN = field_docs(RunConfig)
+_CMD = field_docs(CommandOptions)
+_MACRO = field_docs(MacroReward)
+MACRO_REWARD_FLAGS = ("macro_reward_radius", "macro_reward_alignment_threshold", "macro_reward_cap")
+COMMAND_FLAGS = ("low_level_controller", "controller_config", "command_limits", "gait_threshold", "macro",
+                 "macro_reward_bonus", *MACRO_REWARD_FLAGS)
+"""Flags of the command action mode only."""
 
 
 def build_parser() -> ArgumentParser:
@@ -107,6 +122,9 @@ def build_parser() -> ArgumentParser:
     algo.add_argument("--gae-lambda", type=float, help="PPO: " + _PPO["gae_lambda"])
     algo.add_argument("--clip-range", type=float, help="PPO: " + _PPO["clip_range"])
     algo.add_argument("--normalize-obs", action="store_true", help=_NORM["enabled"])
+    algo.add_argument("--vecnormalize-path", metavar="FILE", help="with --normalize-obs: start the normaliser from "
+                      "these statistics (an SB3 vecnormalize.pkl, or a model's .meta.json); read only, never "
+                      "written (every saved model carries its own statistics)")
     algo.add_argument("--actor-learning-starts", type=int, help="TD3/SAC: " + _TD3["actor_learning_starts"]
                       + f" (default 0; {BC_ACTOR_LEARNING_STARTS} with --bc-weights)")
 
@@ -121,6 +139,9 @@ def build_parser() -> ArgumentParser:
                     help="share of the replay buffer and of each batch given to those demonstrations, in [0, 1)")
     bc.add_argument("--bc-actor-coef", type=float, help="TD3/SAC: " + _TD3["bc_coef"]
                     + f" (default 0; {BC_ACTOR_COEF} with --bc-replay-dataset)")
+    bc.add_argument("--bc-anchor-coef", type=float, help="TD3/SAC: " + _TD3["anchor_coef"]
+                    + f" The anchor is the --bc-weights actor or a .zip --resume-model's. (default 0; "
+                    f"{BC_ANCHOR_COEF} with --bc-weights)")
 
     soccer = parser.add_argument_group("soccer tasks (when --env-id is absent)")
     soccer.add_argument("--tasks", default="all", help="comma-separated task names, or all (default)")
@@ -129,8 +150,37 @@ def build_parser() -> ArgumentParser:
     soccer.add_argument("--reward-profile", choices=sorted(REWARD_PROFILES), default="competition",
                         help="training reward (default competition: dense, aligned with the official score)")
     soccer.add_argument("--action-mode", choices=sorted(ACTION_MODES), default="torque",
-                        help="what the policy outputs (default torque)")
+                        help="what the policy outputs (default torque; command: (vx, vy, yaw rate) for the walking "
+                        "controller, which may fire a kick macro)")
     soccer.add_argument("--action-repeat", type=int, default=1, help="physics steps per decision (default 1)")
+    soccer.add_argument("--low-level-controller", metavar="PATH",
+                        help="command mode: the walking controller's TorchScript file (default: robot/"
+                        "lower_t1_control.pt of the hub model SaiResearch/booster_soccer_models; needs "
+                        "huggingface_hub)")
+    soccer.add_argument("--controller-config", metavar="PATH", help="command mode: the controller's YAML config "
+                        "(default: the .yaml with the same stem next to --low-level-controller)")
+    soccer.add_argument("--command-limits", metavar="VX,VY,YAW", help="command mode: the speeds of a command of 1, "
+                        "in m/s, m/s, rad/s (default 1,1,1: the seed's unscaled command)")
+    soccer.add_argument("--gait-threshold", type=float, help="command mode: " + _CMD["gait_threshold"]
+                        + f" (default {CommandOptions().gait_threshold})")
+    soccer.add_argument("--macro", metavar="PATH_OR_NAME", help="command mode: the kick macro, a mocap .npz file or "
+                        "a clip name of the hub dataset (goal_kick, kick_ball1, ...) (default: none)")
+    soccer.add_argument("--macro-reward-bonus", type=float, help="command mode: " + _MACRO["bonus"]
+                        + " Needs --reward-profile pressure_shot or tight, or competition with "
+                        "--allow-macro-bonus-with-competition. (default: none)")
+    soccer.add_argument("--macro-reward-radius", type=float, help=_MACRO["radius"] + f" (default "
+                        f"{MacroReward.radius})")
+    soccer.add_argument("--macro-reward-alignment-threshold", type=float, help=_MACRO["alignment"]
+                        + f" (default {MacroReward.alignment})")
+    soccer.add_argument("--macro-reward-cap", type=float, help=_MACRO["cap"] + f" (default {MacroReward.cap})")
+    soccer.add_argument("--allow-macro-bonus-with-competition", action="store_true",
+                        help="let --macro-reward-bonus add to the competition profile (it then no longer ranks "
+                        "episodes exactly as the official score)")
+    soccer.add_argument("--hf-token", help="Hugging Face token for hub downloads (sets HF_TOKEN)")
+    soccer.add_argument("--hf-home", metavar="DIR", help="Hugging Face cache folder (sets HF_HOME; hub files in "
+                        "DIR/hub)")
+    soccer.add_argument("--max-episode-steps", type=int, help="cut episodes (training and evaluation) at this many "
+                        "steps instead of the tasks' 5000: for smoke tests; the competition runs 5000")
     soccer.add_argument("--ktt-steps-weight", type=float, default=KTT_STEPS_WEIGHT,
                         help=f"kick_to_target steps weight of the official score (default {KTT_STEPS_WEIGHT})")
 
@@ -142,6 +192,12 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("--eval-seeds-random", type=int, default=0,
                     help="if > 0: draw this many distinct eval seeds in [0, 10000) from --seed "
                     "(overrides --eval-seeds)")
+    ev.add_argument("--competition-only-eval", action="store_true", help="soccer: log only the official scores "
+                    "(comp_eval/*, eval_comp/*); no legacy eval/* keys and no best_model.zip")
+    ev.add_argument("--legacy-only-eval", action="store_true", help="soccer: log only the legacy env-weight scores "
+                    "(eval/*); the best model then follows eval/S_overall and no best_model_competition.zip")
+    ev.add_argument("--steps-weight", type=float, default=LEGACY_STEPS_WEIGHT,
+                    help=f"per-step weight of the legacy score (default {LEGACY_STEPS_WEIGHT})")
     ev.add_argument("--checkpoint-freq", type=int, default=0, help=_RUN["checkpoint_freq"])
     ev.add_argument("--log-interval", type=int, default=2000, help=_RUN["log_interval"])
     return parser
@@ -168,7 +224,7 @@ def algo_config(args, algo: str, base=None):
                        ("n_epochs", "n_epochs"), ("gae_lambda", "gae_lambda"), ("clip_range", "clip_range"),
                        ("action_noise_sigma", "exploration_noise"), ("ent_coef", "ent_coef"),
                        ("ent_coef_min", "ent_coef_min"), ("actor_learning_starts", "actor_learning_starts"),
-                       ("bc_actor_coef", "bc_coef")):
+                       ("bc_actor_coef", "bc_coef"), ("bc_anchor_coef", "anchor_coef")):
         if getattr(args, flag) is not None:
             top[name] = getattr(args, flag)
     buffer = {}
@@ -199,7 +255,8 @@ def _check_algo_flags(args, algo: str) -> None:
         raise UsageError("--ent-coef-auto applies to SAC only")
     if args.ent_coef_min is not None and algo != "sac":
         raise UsageError("--ent-coef-min applies to SAC only")
-    offpolicy_only = ("tau", "buffer_size", "learning_starts", "actor_learning_starts", "bc_actor_coef")
+    offpolicy_only = ("tau", "buffer_size", "learning_starts", "actor_learning_starts", "bc_actor_coef",
+                      "bc_anchor_coef")
     for flag in offpolicy_only:
         if algo == "ppo" and getattr(args, flag) is not None:
             raise UsageError(f"--{flag.replace('_', '-')} applies to TD3 and SAC, not PPO")
@@ -245,8 +302,9 @@ def prepare_save_dir(path: str) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_with_config(build_parser(), argv)
     apply_defaults(args)
-    for flag in ("total_timesteps", "n_envs", "eval_episodes", "log_interval", "action_repeat"):
-        if getattr(args, flag) <= 0:
+    configure_hf(args.hf_token, args.hf_home)
+    for flag in ("total_timesteps", "n_envs", "eval_episodes", "log_interval", "action_repeat", "max_episode_steps"):
+        if getattr(args, flag) is not None and getattr(args, flag) <= 0:
             raise UsageError(f"--{flag.replace('_', '-')} must be > 0, got {getattr(args, flag)}")
     eval_seeds = parse_int_list(args.eval_seeds, "--eval-seeds")
     if args.eval_seeds_random < 0:
@@ -254,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.eval_seeds_random:
         draw = np.random.default_rng(args.seed).choice(10_000, size=args.eval_seeds_random, replace=False)
         eval_seeds = sorted(int(s) for s in draw)
+    if args.competition_only_eval and args.legacy_only_eval:
+        raise UsageError("--competition-only-eval and --legacy-only-eval are mutually exclusive")
     device = resolve_device(args.device)
 
     resume = warm = None
@@ -276,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if warm is not None:
         base = warm.config(base if base is not None else CONFIGS[args.algo]())
     cfg = apply_bc_flags(args, algo_config(args, args.algo, base), resuming=resume is not None)
+    start_stats = read_vecnormalize(args, resuming=resume is not None)
     try:
         run = RunConfig(total_timesteps=args.total_timesteps, seed=args.seed, eval_freq=args.eval_freq,
                         checkpoint_freq=args.checkpoint_freq, log_interval=args.log_interval,
@@ -294,11 +355,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         real_low, real_high = real_action_bounds(env)
         if warm is not None:
             warm.check(cfg, obs_dim, real_low, real_high)
+        if start_stats is not None and len(start_stats["mean"]) != obs_dim:
+            raise UsageError(f"--vecnormalize-path holds statistics of {len(start_stats['mean'])}-dim observations, "
+                             f"the env gives {obs_dim}")
         action_mode = None if args.env_id else args.action_mode
         bc_payload = load_bc(args.bc_weights) if args.bc_weights else None
         if bc_payload is not None:
             check_bc_compatible(bc_payload, algo=args.algo, net=cfg.net, obs_norm=cfg.obs_norm, obs_dim=obs_dim,
                                 act_dim=len(low), action_mode=action_mode)
+            unseen = unseen_tasks(bc_payload, metadata["tasks"]) if args.env_id is None else []
+            if unseen:
+                print(f"warning: --bc-weights: the BC data holds no {', '.join(unseen)} episodes; its normaliser "
+                      "will shift under the cloned actor (record demonstrations on every trained task)",
+                      file=sys.stderr)
         if uses_prefill(args):
             load_demos(args.bc_replay_dataset, obs_dim=obs_dim, act_dim=len(low))
         save_dir = prepare_save_dir(args.save_dir)
@@ -316,8 +385,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             env.close()
             raise UsageError(f"--resume-model: {exc}") from None
+    if start_stats is not None:
+        algo.normalizer.load_stats(start_stats)
+        print(f"normaliser starts from {args.vecnormalize_path} (count {start_stats['count']:,.0f}); the file is "
+              "only read")
     if bc_payload is not None:
         print(load_bc_into(algo, bc_payload, action_mode=action_mode))
+    if getattr(cfg, "anchor_coef", 0) > 0 and resume is None:
+        algo.set_anchor()
         if args.freeze_bc_layers:
             try:
                 algo.set_freeze(args.freeze_bc_layers, args.freeze_until_step)
@@ -326,8 +401,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError(f"--freeze-bc-layers: {exc}") from None
     print(f"training {args.algo.upper()} on {description} for {args.total_timesteps} timesteps on {device}; "
           f"saving to {save_dir}")
-    if args.env_id is None and args.action_mode == "torque":
-        evaluate = keep_best(evaluate, save_dir, algo, metadata, real_low, real_high)
+    best = None
+    if args.env_id is None:
+        best = BestModels(save_dir, algo, metadata, real_low, real_high, tasks=metadata["tasks"],
+                          competition=not args.legacy_only_eval, legacy=not args.competition_only_eval)
+    if args.env_id is None:
+        resumed_at = resume["runner"]["timesteps"] if resume is not None else -1
+        history = [row for row in read_metrics(save_dir / "metrics.jsonl") if row["timestep"] <= resumed_at]
+        evaluate = track_evaluations(evaluate, save_dir, best, history)
     runner = Runner(algo, env, run, save_dir=save_dir, evaluate=evaluate, logger=RunLogger(save_dir),
                     metadata=metadata, resume=resume)
     if uses_prefill(args):
@@ -339,15 +420,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         final = runner.train()
     finally:
         env.close()
-    print("final evaluation: " + ", ".join(f"{k}={v:.3f}" for k, v in final.items()))
-    print(f"checkpoint: {save_dir / 'checkpoint.pt'}")
-    try:
-        zip_path = write_model(save_dir, "final", algo, metadata, action_low=real_low, action_high=real_high,
-                               timesteps=runner.timesteps, scores=final)
-        print(f"SB3 model: {zip_path} (submission folder: {save_dir / MODEL_FILES['final'][1]})")
-    except NotExportable as exc:
-        print(f"note: no final_model.zip: {exc}")
+    lines = ["final evaluation: " + ", ".join(f"{k}={v:.3f}" for k, v in headline(final).items())]
+    model_path = write_run_model(save_dir, "final", algo, metadata, action_low=real_low, action_high=real_high,
+                                 timesteps=runner.timesteps, scores=final)
+    folder = MODEL_FILES["final"][1] + ("" if model_path.suffix == ".zip" else "_torchscript")
+    lines.append(f"final model: {model_path} (submission folder: {save_dir / folder})")
+    lines += best.summary() if best is not None else []
+    lines.append(f"resume with: --resume-model {save_dir / 'checkpoint.pt'}")
+    if (save_dir / CURVE_FILE).is_file():
+        lines.append(f"learning curve: {save_dir / CURVE_FILE}")
+    lines.append(f"logs: {save_dir / 'metrics.jsonl'}; tensorboard --logdir {save_dir}")
+    print("\n== summary ==\n" + "\n".join(lines))
     return 0
+
+
+def headline(scores: dict[str, float]) -> dict[str, float]:
+    """The scores worth a line of output: totals and per-task scores, not the diagnostic terms and rates."""
+    return {key: value for key, value in scores.items()
+            if key.count("/") == 1 and key.split("/")[0] in ("comp_eval", "eval") and key != "eval/ep_len_mean"}
+
+
+def read_vecnormalize(args, *, resuming: bool) -> dict | None:
+    """The statistics of --vecnormalize-path (None without it); flags that contradict it are errors."""
+    if not args.vecnormalize_path:
+        return None
+    if not args.normalize_obs:
+        raise UsageError("--vecnormalize-path needs --normalize-obs")
+    if resuming:
+        raise UsageError("--vecnormalize-path cannot be used with a checkpoint.pt --resume-model: the checkpoint "
+                         "holds its own normaliser statistics")
+    if args.bc_weights:
+        raise UsageError("--vecnormalize-path and --bc-weights both set the normaliser: the BC file carries the "
+                         "statistics its actor was trained with")
+    try:
+        return read_normalizer_stats(args.vecnormalize_path)
+    except ValueError as exc:
+        raise UsageError(f"--vecnormalize-path: {exc}") from None
 
 
 def uses_prefill(args) -> bool:
@@ -374,6 +482,12 @@ def apply_bc_flags(args, cfg, *, resuming: bool):
             print(f"note: --bc-replay-dataset: the actor loss clones the demonstrations with weight {BC_ACTOR_COEF} "
                   "(--bc-actor-coef)")
             cfg = dataclasses.replace(cfg, bc_coef=BC_ACTOR_COEF)
+    if args.bc_anchor_coef and not (args.bc_weights or (args.resume_model or "").endswith(".zip")):
+        raise UsageError("--bc-anchor-coef needs a warm-started actor: --bc-weights or a .zip --resume-model")
+    if args.bc_weights and args.algo != "ppo" and args.bc_anchor_coef is None and not resuming:
+        print(f"note: --bc-weights: the actor is anchored to the BC actor with weight {BC_ANCHOR_COEF} "
+              "(--bc-anchor-coef)")
+        cfg = dataclasses.replace(cfg, anchor_coef=BC_ANCHOR_COEF)
     if args.bc_weights and args.algo != "ppo" and args.actor_learning_starts is None:
         print(f"note: --bc-weights: the actor waits {BC_ACTOR_LEARNING_STARTS} critic-only gradient steps "
               "(--actor-learning-starts)")
@@ -381,22 +495,24 @@ def apply_bc_flags(args, cfg, *, resuming: bool):
     return cfg
 
 
-def keep_best(evaluate, save_dir: Path, algo, metadata: dict, action_low: np.ndarray, action_high: np.ndarray):
-    """Wrap a soccer evaluate fn: whenever comp_eval/C_overall improves, write best_model_competition.zip,
-    its statistics and submission_best/ from the weights and normaliser that were just evaluated."""
-    best = -np.inf
+def track_evaluations(evaluate, save_dir: Path, best: BestModels | None, history: list[dict]):
+    """Wrap a soccer evaluate fn: keep the best models (with the weights and normaliser just evaluated), add
+    the best-so-far keys, and redraw learning_curve.png from `history` (the run's earlier evaluations)."""
 
-    def evaluate_and_keep(policy, timestep: int) -> dict[str, float]:
-        nonlocal best
+    def evaluate_and_track(policy, timestep: int) -> dict[str, float]:
         scores = evaluate(policy, timestep)
-        if scores[BEST_KEY] > best:
-            best = scores[BEST_KEY]
-            path = write_model(save_dir, "best", algo, metadata, action_low=action_low, action_high=action_high,
-                               timesteps=timestep, scores=scores)
-            print(f"[eval] new best {BEST_KEY}={best:.3f} at {timestep}: {path}")
+        if best is not None:
+            logged, messages = best.update(scores, timestep)
+            scores.update(logged)
+            for message in messages:
+                print(message)
+        history.append({"timestep": timestep, **scores})
+        png = render_learning_curve(history)
+        if png is not None:
+            atomic_write(save_dir / CURVE_FILE, lambda handle: handle.write(png))
         return scores
 
-    return evaluate_and_keep
+    return evaluate_and_track
 
 
 def build_generic(args, eval_seeds: list[int]):
@@ -423,20 +539,75 @@ def build_soccer(args, eval_seeds: list[int]):
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     trained = [t for t in tasks if t in task_list]
-    env = make_vec_env(task_list, seed=args.seed, vec_env=args.vec_env, action_mode=args.action_mode,
-                       reward_profile=args.reward_profile, action_repeat=args.action_repeat)
+    command = command_options(args)
+    try:
+        env = make_vec_env(task_list, seed=args.seed, vec_env=args.vec_env, action_mode=args.action_mode,
+                           reward_profile=args.reward_profile, action_repeat=args.action_repeat, command=command,
+                           max_episode_steps=args.max_episode_steps)
+    except ValueError as exc:  # bad or unreachable controller / macro files included (envs.hub.HubUnavailable)
+        raise UsageError(str(exc)) from None
 
     def evaluate(policy, timestep: int) -> dict[str, float]:
         result = evaluate_soccer(policy.predict, trained, args.eval_episodes, eval_seeds,
                                  ktt_steps_weight=args.ktt_steps_weight, action_mode=args.action_mode,
-                                 action_repeat=args.action_repeat)
-        scores = {f"comp_eval/{task}": result.summary(task)["comp_total_mean"] for task in trained}
-        return {BEST_KEY: result.c_overall, "comp_eval/C_mean": result.c_mean, **scores}
+                                 action_repeat=args.action_repeat, command=command,
+                                 max_episode_steps=args.max_episode_steps)
+        scores = {} if args.legacy_only_eval else competition_metrics(result)
+        if not args.competition_only_eval:
+            scores.update(legacy_metrics(result, args.steps_weight))
+        return scores
 
     counts = ", ".join(f"{t} x{task_list.count(t)}" for t in trained)
     metadata = {"tasks": trained, "task_list": list(task_list), "action_mode": args.action_mode,
                 "action_repeat": args.action_repeat, "reward_profile": args.reward_profile, "obs_dim": OBS_DIM}
+    if command is not None:
+        metadata["command"] = dataclasses.asdict(command)
     return env, evaluate, metadata, f"soccer ({counts})"
+
+
+def macro_reward(args) -> MacroReward | None:
+    """The --macro-reward-* bonus (None without --macro-reward-bonus), checked against the reward profile."""
+    if args.macro_reward_bonus is None:
+        for flag in MACRO_REWARD_FLAGS:
+            if getattr(args, flag) is not None:
+                raise UsageError(f"--{flag.replace('_', '-')} needs --macro-reward-bonus")
+        return None
+    profile = args.reward_profile
+    if profile == "env" or (profile == "competition" and not args.allow_macro_bonus_with_competition):
+        raise UsageError("--macro-reward-bonus needs --reward-profile pressure_shot or tight, or competition with "
+                         "--allow-macro-bonus-with-competition")
+    fields = {"bonus": args.macro_reward_bonus, "radius": args.macro_reward_radius,
+              "alignment": args.macro_reward_alignment_threshold, "cap": args.macro_reward_cap}
+    try:
+        return MacroReward(**{k: v for k, v in fields.items() if v is not None})
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def command_options(args) -> CommandOptions | None:
+    """The command mode's options from the flags (None in the other modes, where those flags are errors)."""
+    if args.action_mode != "command":
+        for flag in COMMAND_FLAGS:
+            if getattr(args, flag) is not None:
+                raise UsageError(f"--{flag.replace('_', '-')} applies to --action-mode command only")
+        return None
+    options = {"controller": args.low_level_controller, "controller_config": args.controller_config,
+               "macro": args.macro}
+    if args.gait_threshold is not None:
+        options["gait_threshold"] = args.gait_threshold
+    options["macro_reward"] = macro_reward(args)
+    if args.command_limits is not None:
+        try:
+            limits = [float(v) for v in args.command_limits.split(",")]
+        except ValueError:
+            limits = []
+        if len(limits) != 3:
+            raise UsageError(f"--command-limits must be three numbers VX,VY,YAW, got {args.command_limits!r}")
+        options.update(max_vx=limits[0], max_vy=limits[1], max_yaw=limits[2])
+    try:
+        return CommandOptions(**options)
+    except ValueError as exc:
+        raise UsageError(f"--action-mode command: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ The wrapper chain and the reward profiles are described in envs/wrappers.py.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 import gymnasium as gym
 import sai_mujoco  # noqa: F401  (registers the LowerT1* ids; does not import mujoco, so MUJOCO_GL can still be set)
 
+from envs.command import CommandOptions, MacroBonus, command_wrapper
 from envs.tasks import get_task
 from envs.wrappers import (
     ACTION_MODES,
@@ -22,8 +24,10 @@ from envs.wrappers import (
     ActionRepeat,
     CompetitionReward,
     LeanInfo,
+    PDAction,
     PreprocessObs,
     ShapedEnvReward,
+    TorqueAction,
     adjust_reward_config,
     check_wrapper_order,
     expected_wrapper_order,
@@ -43,13 +47,17 @@ def make_env(
     render_size: tuple[int, int] | None = None,
     max_episode_steps: int | None = None,
     lean_info: bool = False,
+    command: CommandOptions | None = None,
 ) -> Callable[[], gym.Env]:
-    """A thunk building one wrapped soccer env; its action space is Box(-1, 1, (12,)), its obs 89-dim.
+    """A thunk building one wrapped soccer env; its action space is Box(-1, 1, (12,)) (Box(-1, 1, (3,)) in
+    command mode), its obs 89-dim.
 
     Arguments are checked here (ValueError), before any env exists. `seed` resets the env once at
     construction and seeds its action space. `max_episode_steps` overrides the 5000-step TimeLimit
     (tests use it to stay short); `render_size` is (width, height) for `render_mode="rgb_array"`.
     `lean_info` keeps only the terminal reward_terms in info (for training vector envs).
+    `command` configures action_mode "command" (None there: CommandOptions(), the controller from the hub);
+    its controller and macro files are loaded here, once per process, so bad files fail before any env.
     The env's metadata holds the raw torque bounds and the action/reward settings (for the exporter).
     """
     spec = get_task(task)
@@ -63,6 +71,11 @@ def make_env(
         raise ValueError(f"pd_scale must be finite and > 0, got {pd_scale!r}")
     if max_episode_steps is not None and max_episode_steps < 1:
         raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+    if command is not None and action_mode != "command":
+        raise ValueError(f"command options apply to action_mode 'command', not {action_mode!r}")
+    if action_mode == "command":
+        command = command if command is not None else CommandOptions()
+        command.prepare()
     if reward_profile in ENV_REWARD_PROFILES:
         warnings.warn(
             f"reward_profile {reward_profile!r} builds on the raw env reward, which is misaligned with the "
@@ -77,7 +90,12 @@ def make_env(
         if reward_profile in SHAPING_PROFILES:
             # An instance attribute: the class-level reward_config dict stays untouched.
             base.reward_config = adjust_reward_config(base.reward_config, reward_profile)
-        env = ACTION_MODES[action_mode](env, pd_scale)
+        if action_mode == "command":
+            env = command_wrapper(env, spec, command)
+        elif action_mode == "pd":
+            env = PDAction(env, pd_scale)
+        else:
+            env = TorqueAction(env)
         action_wrapper = type(env)
         if action_repeat > 1:
             env = ActionRepeat(env, action_repeat)
@@ -86,9 +104,13 @@ def make_env(
             env = CompetitionReward(env, spec)
         elif reward_profile in SHAPING_PROFILES:
             env = ShapedEnvReward(env, reward_profile)
+        if command is not None and command.macro_reward is not None:
+            env = MacroBonus(env, spec, command.macro_reward)
         if lean_info:
             env = LeanInfo(env)
-        check_wrapper_order(env, expected_wrapper_order(action_wrapper, action_repeat, reward_profile, lean_info))
+        bonus = MacroBonus if command is not None and command.macro_reward is not None else None
+        check_wrapper_order(env, expected_wrapper_order(action_wrapper, action_repeat, reward_profile, lean_info,
+                                                        bonus))
         env.metadata = {
             **env.metadata,
             "task": spec.name,
@@ -98,6 +120,7 @@ def make_env(
             "pd_scale": pd_scale,
             "action_repeat": action_repeat,
             "reward_profile": reward_profile,
+            **({"command": dataclasses.asdict(command)} if command is not None else {}),
         }
         if seed is not None:
             env.reset(seed=seed)
@@ -117,6 +140,7 @@ def make_vec_env(
     pd_scale: float = DEFAULT_PD_SCALE,
     max_episode_steps: int | None = None,
     lean_info: bool = True,
+    command: CommandOptions | None = None,
 ) -> gym.vector.VectorEnv:
     """A gymnasium vector env, env i running task_list[i] seeded seed + i, with SAME_STEP autoreset.
 
@@ -138,6 +162,7 @@ def make_vec_env(
             pd_scale=pd_scale,
             max_episode_steps=max_episode_steps,
             lean_info=lean_info,
+            command=command,
         )
         for i, task in enumerate(task_list)
     ]

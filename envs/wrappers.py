@@ -3,6 +3,7 @@
 Chain built by envs/factory.make_env, innermost first:
   gym.make (TimeLimit 5000, 500 Hz, 1 physics step per env step)
   -> action mode: `TorqueAction` (default) or `PDAction`      (policy acts in Box(-1, 1, (12,)))
+                 or `CommandAction` (envs/command.py)        (Box(-1, 1, (3,)): walking controller + kick macro)
   -> `ActionRepeat` (only when action_repeat > 1)
   -> `PreprocessObs`                                          (obs becomes the float32 89-dim vector)
   -> reward profile: `CompetitionReward` (default), `ShapedEnvReward` (pressure_shot / tight), none (env)
@@ -26,7 +27,7 @@ Reward profiles:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, SupportsFloat
 
@@ -301,11 +302,9 @@ class LeanInfo(gym.Wrapper):
         return obs, reward, terminated, truncated, lean
 
 
-ACTION_MODES: dict[str, Callable[[gym.Env, float], gym.Wrapper]] = {
-    "torque": lambda env, pd_scale: TorqueAction(env),
-    "pd": PDAction,
-}
-"""Action-mode builders, called as builder(env, pd_scale); `command` mode will join here."""
+ACTION_MODES = ("torque", "pd", "command")
+"""What the policy outputs: torques (`TorqueAction`), PD offsets (`PDAction`), or a walking command
+(`CommandAction` in envs/command.py, which needs the controller files; envs/factory builds each)."""
 
 
 REWARD_WRAPPERS: dict[str, type[gym.Wrapper]] = {
@@ -317,10 +316,13 @@ REWARD_WRAPPERS: dict[str, type[gym.Wrapper]] = {
 
 
 def expected_wrapper_order(
-    action_wrapper: type[gym.Wrapper], action_repeat: int, reward_profile: str, lean_info: bool
+    action_wrapper: type[gym.Wrapper], action_repeat: int, reward_profile: str, lean_info: bool,
+    macro_bonus: type[gym.Wrapper] | None = None,
 ) -> list[type[gym.Wrapper]]:
-    """Our wrappers, outer -> inner, for one configuration (the seed's wrapper-order check, adapted)."""
+    """Our wrappers, outer -> inner, for one configuration (the seed's wrapper-order check, adapted);
+    `macro_bonus` is the command mode's bonus wrapper type when one is used."""
     order: list[type[gym.Wrapper]] = [LeanInfo] if lean_info else []
+    order += [macro_bonus] if macro_bonus is not None else []
     order += [REWARD_WRAPPERS[reward_profile]] if reward_profile in REWARD_WRAPPERS else []
     order.append(PreprocessObs)
     order += [ActionRepeat] if action_repeat > 1 else []

@@ -1,8 +1,9 @@
 """The evaluation harness: run any policy callable over tasks x eval seeds x episodes, score officially.
 
-A policy maps a float32 batch of 89-dim observations (N, 89) to actions (N, 12) in the wrapped env's
-action space ([-1, 1]). Episodes of one task run in lock-step on a batch of envs, one policy call per step
-for the whole batch, so network policies pay one forward pass per step. Each env runs episodes one after
+A policy maps a float32 batch of 89-dim observations (N, 89) to actions (N, A) in the wrapped env's
+action space ([-1, 1]; A = 12, or 3 in the command action mode). Episodes of one task run in lock-step
+on a batch of envs, one policy call per step for the whole batch, so network policies pay one forward
+pass per step. Each env runs episodes one after
 another; every episode gets its own reset seed
 
     reset_seed = eval_seed * 1_000_000 + task_index * 100_000 + episode     (episode < 100_000)
@@ -13,6 +14,8 @@ results do not depend on the batch size for any policy that acts row by row dete
 
 Scores: each episode is scored from its terminal step's raw terms (scoring/report.py). C_overall is the
 sum over tasks of the per-task mean score (the seed's `comp_total_sum`); C_mean is the mean over tasks.
+In the command action mode with a kick macro, each record keeps the episode's macro trigger count and the
+task summary gains `macro_trigger_rate` (scoring/report.py).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import TextIO
 
 import numpy as np
 
+from envs.command import CommandOptions
 from envs.factory import make_env
 from envs.preprocess import OBS_DIM
 from envs.tasks import KTT_STEPS_WEIGHT, get_task
@@ -39,7 +43,6 @@ SEED_STRIDE = 1_000_000
 TASK_STRIDE = 100_000
 MAX_EPISODES = TASK_STRIDE
 """Episodes per eval seed per task must not exceed this (their reset seeds would overlap)."""
-ACTION_DIM = 12
 
 
 def episode_seed(eval_seed: int, task_index: int, episode: int) -> int:
@@ -60,9 +63,12 @@ def run_task(
     action_repeat: int = 1,
     pd_scale: float = DEFAULT_PD_SCALE,
     max_episode_steps: int | None = None,
+    command: CommandOptions | None = None,
     progress: Progress | None = None,
 ) -> list[EpisodeRecord]:
-    """Run `episodes` episodes per eval seed of one task; records in (seed, episode) order."""
+    """Run `episodes` episodes per eval seed of one task; records in (seed, episode) order.
+
+    `command` configures action_mode "command" (envs.factory.make_env)."""
     if not 1 <= episodes <= MAX_EPISODES:
         raise ValueError(f"episodes must be in [1, {MAX_EPISODES}], got {episodes}")
     if len(set(eval_seeds)) != len(eval_seeds) or not eval_seeds:
@@ -77,8 +83,10 @@ def run_task(
         action_repeat=action_repeat,
         pd_scale=pd_scale,
         max_episode_steps=max_episode_steps,
+        command=command,
     )
     envs = [thunk() for _ in range(min(batch_size, len(reset_seeds)))]
+    action_dim = envs[0].action_space.shape[0]
     records: list[EpisodeRecord | None] = [None] * len(reset_seeds)
     obs = np.zeros((len(envs), OBS_DIM), dtype=np.float32)
     job = [0] * len(envs)
@@ -97,8 +105,9 @@ def run_task(
         done = 0
         while active:
             actions = np.asarray(policy(obs[active]))
-            if actions.shape != (len(active), ACTION_DIM):
-                raise ValueError(f"policy returned actions of shape {actions.shape}, need ({len(active)}, 12)")
+            if actions.shape != (len(active), action_dim):
+                raise ValueError(f"policy returned actions of shape {actions.shape}, need ({len(active)}, "
+                                 f"{action_dim})")
             still_active = []
             for row, slot in enumerate(active):
                 obs[slot], _, terminated, truncated, info = envs[slot].step(actions[row])
@@ -108,7 +117,7 @@ def run_task(
                     continue
                 record = EpisodeRecord(
                     task, reset_seeds[job[slot]], plain_terms(info["reward_terms"]), length[slot],
-                    bool(terminated), bool(truncated),
+                    bool(terminated), bool(truncated), info.get("macro_trigger_count"),
                 )
                 records[job[slot]] = record
                 done += 1
@@ -158,6 +167,7 @@ def evaluate(
     action_repeat: int = 1,
     pd_scale: float = DEFAULT_PD_SCALE,
     max_episode_steps: int | None = None,
+    command: CommandOptions | None = None,
     progress: Progress | None = None,
 ) -> EvalResult:
     """Run `episodes` episodes per eval seed on every task, in the given task order."""
@@ -165,7 +175,7 @@ def evaluate(
         task: run_task(
             policy, task, eval_seeds, episodes,
             batch_size=batch_size, action_mode=action_mode, action_repeat=action_repeat,
-            pd_scale=pd_scale, max_episode_steps=max_episode_steps, progress=progress,
+            pd_scale=pd_scale, max_episode_steps=max_episode_steps, command=command, progress=progress,
         )
         for task in tasks
     }

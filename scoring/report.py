@@ -30,6 +30,8 @@ class EpisodeRecord:
     """Physics steps (env steps at 500 Hz) up to and including the terminal one."""
     terminated: bool
     truncated: bool
+    macro_triggers: int | None = None
+    """Kick macros fired in the episode (command action mode with a macro); None elsewhere."""
 
 
 def plain_terms(terms: Mapping[str, Any]) -> dict[str, float | bool]:
@@ -68,7 +70,8 @@ def fell(record: EpisodeRecord) -> bool:
 
 def aggregate(records: Sequence[EpisodeRecord], ktt_steps_weight: float = KTT_STEPS_WEIGHT) -> dict[str, float]:
     """Summary of one task's episodes: `comp_<term>_mean` per component, comp_total mean and (population)
-    std, total missing count, success / offside / fallen rates and mean episode length."""
+    std, total missing count, success / offside / fallen rates and mean episode length; with macro counts
+    (command mode), `macro_trigger_rate`: the fraction of those episodes with at least one trigger."""
     if not records:
         raise ValueError("no episodes to aggregate")
     task = records[0].task
@@ -88,4 +91,7 @@ def aggregate(records: Sequence[EpisodeRecord], ktt_steps_weight: float = KTT_ST
         "ep_len_mean": float(np.mean([r.length for r in records])),
         "n_episodes": len(records),
     })
+    macro = [r.macro_triggers for r in records if r.macro_triggers is not None]
+    if macro:
+        summary["macro_trigger_rate"] = float(np.mean([count >= 1 for count in macro]))
     return summary

@@ -1,39 +1,67 @@
-"""Write the SB3 zip, its meta document and the submission folder of a saved checkpoint.
+"""Write the SB3 zip, its meta document and the submission folder of a saved checkpoint, or its TorchScript export.
 
     python -m submission runs/x/checkpoint.pt                 # runs/x/final_model.zip + submission_final/
     python -m submission runs/x/checkpoint.pt --kind best --save-dir out
+    python -m submission runs/x/checkpoint.pt --torchscript   # final_model.pt + submission_final_torchscript/
+    python -m submission runs/x/checkpoint.pt --torchscript --controller ctrl.pt --macro kick.npz
 
 train.py does this at the end of every run; this is for checkpoints saved before that, or to export again.
 The meta document records the checkpoint's last evaluation (the scores of these very weights when the
-checkpoint followed an evaluation, as train.py's do).
+checkpoint followed an evaluation, as train.py's do). Only torque-mode policies become SB3 zips; every soccer
+policy (torque, pd, command) exports with --torchscript (submission/torchscript.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from envs.command import CommandOptions
 from rlcore.algos import build_algorithm
 from rlcore.checkpoint import checkpoint_config, load_checkpoint
 from rlcore.cliutil import ArgumentParser, UsageError, run_cli
 from submission.bundle import MODEL_FILES, check_exportable, env_spaces, is_soccer, write_model
+from submission.torchscript import command_options, torchscript_paths, write_torchscript
+
+COMMAND_OVERRIDES = {"controller": "controller", "controller_config": "controller_config", "macro": "macro"}
+"""CLI option -> CommandOptions field it replaces in the run's recorded command-mode options."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m submission", description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a checkpoint.pt written by train.py")
     parser.add_argument("--kind", choices=sorted(MODEL_FILES), default="final",
-                        help="final (final_model.zip, submission_final/) or best (best_model_competition.zip, "
-                        "submission_best/); default final")
+                        help="which file names to write: final (final_model.zip, submission_final/), best "
+                        "(best_model_competition.zip, submission_best/), best_legacy (best_model.zip) or "
+                        "best_gpk/best_opk/best_ktt (best_model_<task>.zip); default final")
     parser.add_argument("--save-dir", help="where to write (default: the checkpoint's directory)")
+    parser.add_argument("--torchscript", action="store_true",
+                        help="soccer: write the TorchScript torque module instead (<kind stem>.pt, torques in N·m) "
+                        "and submission_<kind>_torchscript/; the way to submit pd and command policies")
+    parser.add_argument("--controller", metavar="PATH", help="with --torchscript, command mode: the walking "
+                        "controller's TorchScript file (default: the one the run recorded)")
+    parser.add_argument("--controller-config", metavar="PATH", help="with --torchscript, command mode: its YAML "
+                        "(default: the run's, or the .yaml next to --controller)")
+    parser.add_argument("--macro", metavar="PATH_OR_NAME", help="with --torchscript, command mode: the kick macro "
+                        "(default: the run's)")
     args = parser.parse_args(argv)
+    overrides = {field: getattr(args, option) for option, field in COMMAND_OVERRIDES.items()
+                 if getattr(args, option) is not None}
+    if overrides and not args.torchscript:
+        raise UsageError(f"--{next(iter(overrides)).replace('_', '-')} applies to --torchscript exports only")
+    save_dir = Path(args.save_dir) if args.save_dir else Path(args.checkpoint).parent
     try:
         payload = load_checkpoint(Path(args.checkpoint))
         metadata = payload["metadata"]
-        check_exportable(metadata)
+        if args.torchscript and not is_soccer(metadata):
+            raise ValueError(f"{args.checkpoint} was not trained on the soccer tasks: --torchscript exports soccer "
+                             "policies (89-dim observation in, torques out)")
+        if not args.torchscript:
+            check_exportable(metadata)
         if not (is_soccer(metadata) or "env_id" in metadata):
             raise ValueError(f"{args.checkpoint} does not say which env it was trained on")
         _, low, high = (env_spaces(task=metadata["tasks"][0]) if is_soccer(metadata)
@@ -41,16 +69,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         algo = build_algorithm(payload["algo"], payload["obs_shape"][0], np.asarray(payload["action_low"], np.float32),
                                np.asarray(payload["action_high"], np.float32), checkpoint_config(payload))
         algo.load_state_dict(payload["algo_state"])
-        save_dir = Path(args.save_dir) if args.save_dir else Path(args.checkpoint).parent
+        timesteps, scores = payload["runner"]["timesteps"], payload["runner"]["last_eval"]
+        if args.torchscript:
+            command = command_override(metadata, overrides)
+            path = write_torchscript(save_dir, args.kind, algo.policy, metadata, algo=algo.name, action_low=low,
+                                     action_high=high, timesteps=timesteps, scores=scores, command=command)
+            print(f"wrote {path} and {torchscript_paths(save_dir, args.kind)[1]}")
+            return 0
         path = write_model(save_dir, args.kind, algo, metadata, action_low=low, action_high=high,
-                           timesteps=payload["runner"]["timesteps"], scores=payload["runner"]["last_eval"])
-    except ValueError as exc:  # NotExportable included
+                           timesteps=timesteps, scores=scores)
+    except ValueError as exc:  # NotExportable and bad controller / macro files included
         raise UsageError(str(exc)) from None
     except OSError as exc:
-        raise UsageError(f"cannot write into {args.save_dir or Path(args.checkpoint).parent}: "
-                         f"{exc.strerror or exc}") from None
+        raise UsageError(f"cannot write into {save_dir}: {exc.strerror or exc}") from None
     print(f"wrote {path}, {path.with_suffix('.meta.json').name} and {path.parent / MODEL_FILES[args.kind][1]}")
     return 0
+
+
+def command_override(metadata: dict, overrides: dict[str, str]) -> CommandOptions | None:
+    """The run's command-mode options with the CLI's file overrides; None outside command mode (where an
+    override is an error)."""
+    if metadata.get("action_mode") != "command":
+        if overrides:
+            raise ValueError(f"--{next(iter(overrides)).replace('_', '-')} applies to command-mode policies only; "
+                             f"this one is {metadata.get('action_mode', 'torque')}")
+        return None
+    options = command_options(metadata)
+    if "controller" in overrides and "controller_config" not in overrides:
+        overrides = {**overrides, "controller_config": None}  # the YAML next to the new controller
+    return dataclasses.replace(options, **overrides)
 
 
 if __name__ == "__main__":

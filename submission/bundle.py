@@ -9,8 +9,8 @@ evaluation) in a run's save dir:
     submission_final/preprocessor.py    soccer runs: the sai_rl Preprocessor, normaliser statistics baked in
     submission_final/SUBMIT.md          the sai_rl calls to benchmark and submit the folder
 
-(`best` writes best_model_competition.zip and submission_best/.) The meta document holds the algorithm,
-action mode and repeat, training timesteps, the observation normaliser's statistics
+(`best` writes best_model_competition.zip and submission_best/; MODEL_FILES lists every kind.) The meta
+document holds the algorithm, action mode and repeat, training timesteps, the observation normaliser's statistics
 (RunningNormalizer.stats()), the evaluation scores, versions and the zip's sha256: a meta file is only ever
 applied to the zip it describes. The zip's policy input is the network's input: on the soccer tasks the
 Preprocessor's output; on a generic env with the normaliser on, observations normalised with the
@@ -45,8 +45,13 @@ META_FORMAT = 1
 MODEL_FILES: dict[str, tuple[str, str]] = {
     "final": ("final_model.zip", "submission_final"),
     "best": ("best_model_competition.zip", "submission_best"),
+    "best_legacy": ("best_model.zip", "submission_best_legacy"),
+    "best_gpk": ("best_model_gpk.zip", "submission_best_gpk"),
+    "best_opk": ("best_model_opk.zip", "submission_best_opk"),
+    "best_ktt": ("best_model_ktt.zip", "submission_best_ktt"),
 }
-"""Model kind -> (zip name in the save dir, submission folder name)."""
+"""Model kind -> (zip name in the save dir, submission folder name): the end of a run, the best competition
+score, the best legacy score (seed name best_model.zip), and single-task runs' per-task names."""
 _PACKAGES = ("booster-soccer-rl", "torch", "numpy", "gymnasium", "sai-mujoco", "mujoco", "stable-baselines3")
 
 
@@ -65,8 +70,8 @@ def check_exportable(metadata: Mapping[str, Any]) -> None:
     if mode != "torque":
         raise NotExportable(
             f"action mode {mode!r} does not export to an SB3 zip: the platform applies predict's output as raw "
-            f"torques, so only --action-mode torque exports; a {mode} policy needs the TorchScript export "
-            "(the command-mode issue)")
+            f"torques, so only --action-mode torque exports; export a {mode} policy as a TorchScript torque "
+            "module instead: python -m submission <checkpoint.pt> --torchscript")
 
 
 def real_action_bounds(env: gym.Env | gym.vector.VectorEnv) -> tuple[np.ndarray, np.ndarray]:

@@ -161,3 +161,16 @@ def test_frozen_bc_layers_unchanged_until_the_step_then_trained(name: str) -> No
     env.close()
     assert seen[60] == [True, True, False] and seen[120] == [True, True, False]  # layer 3 learns meanwhile
     assert seen[180] == [False, False, False] and seen[240] == [False, False, False]  # unfrozen after step 120
+
+
+def test_unseen_tasks_read_from_the_bc_normaliser() -> None:
+    from bc.warmstart import unseen_tasks
+    from envs.preprocess import OBS_DIM
+
+    mean = torch.zeros(OBS_DIM, dtype=torch.float64)
+    mean[-3:] = torch.tensor([0.5, 0.5, 0.0])  # one-hot means: goalie and obstacle seen, kick_to_target not
+    payload = {"normalize_obs": True, "normalizer": {"mean": mean}}
+    tasks = ["goalie_penalty_kick", "obstacle_penalty_kick", "kick_to_target"]
+    assert unseen_tasks(payload, tasks) == ["kick_to_target"]
+    assert unseen_tasks(payload, tasks[:2]) == []
+    assert unseen_tasks({**payload, "normalize_obs": False}, tasks) == []  # no statistics to shift

@@ -51,7 +51,7 @@ def test_spaces_info_and_metadata():
     ("kwargs", "message"),
     [
         ({"task": "goalie"}, "unknown task"),
-        ({"action_mode": "command"}, "unknown action_mode"),
+        ({"action_mode": "joystick"}, "unknown action_mode"),
         ({"reward_profile": "base"}, "unknown reward_profile"),
         ({"action_repeat": 0}, "action_repeat"),
         ({"action_repeat": 2.0}, "action_repeat"),

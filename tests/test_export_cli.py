@@ -23,6 +23,7 @@ from rlcore.cliutil import run_cli
 from rlcore.config import CONFIGS, NetConfig
 from rlcore.export import read_sb3_zip
 from scoring.harness import EvalResult
+from scoring.report import EpisodeRecord
 from submission import MODEL_FILES, NotExportable, env_spaces, preprocessor_source, read_meta, write_model
 
 PENDULUM = {"env_id": "Pendulum-v1", "n_envs": 1}
@@ -97,24 +98,21 @@ def test_only_the_torque_action_mode_exports(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-class _StubResult(EvalResult):
+def _stub_result(*args, **kwargs) -> EvalResult:
     """An evaluation result without running episodes (train.py's soccer evaluate is stubbed)."""
-
-    def __init__(self) -> None:
-        super().__init__({"kick_to_target": []})
-
-    def summary(self, task):
-        return {"comp_total_mean": 0.0}
+    return EvalResult({"kick_to_target": [EpisodeRecord("kick_to_target", 0, {}, 10, False, True)]})
 
 
-def test_train_with_pd_actions_skips_the_zip_with_a_note(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(train, "evaluate_soccer", lambda *args, **kwargs: _StubResult())
+def test_train_with_pd_actions_writes_torchscript_not_a_zip(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train, "evaluate_soccer", _stub_result)
     argv = ["--algo", "td3", "--tasks", "kick_to_target", "--n-envs", "1", "--action-mode", "pd",
             "--total-timesteps", "20", "--learning-starts", "10", "--net-arch", "8", "--save-dir", str(tmp_path)]
     assert run_cli(train.main, argv) == 0
-    assert "note: no final_model.zip: action mode 'pd' does not export" in capsys.readouterr().out
+    assert f"final model: {tmp_path / 'final_model.pt'}" in capsys.readouterr().out
     assert (tmp_path / "checkpoint.pt").is_file() and not (tmp_path / "final_model.zip").exists()
-    assert run_cli(export_cli.main, [str(tmp_path / "checkpoint.pt")]) == 2  # exporting it on request
+    assert (tmp_path / "best_model_ktt.pt").is_file()  # single-task best, in the pd mode's format
+    assert (tmp_path / "submission_final_torchscript" / "model.pt").is_file()
+    assert run_cli(export_cli.main, [str(tmp_path / "checkpoint.pt")]) == 2  # a zip on request: no
     assert "action mode 'pd' does not export to an SB3 zip" in one_error_line(capsys)
     assert not (tmp_path / "final_model.zip").exists()
 

@@ -1,0 +1,67 @@
+"""The learning-curve picture of a run: evaluation scores per task against timesteps.
+
+Takes the evaluation rows of a run (dicts with "timestep" and the logged scores, as in metrics.jsonl), picks
+the per-task competition scores (`comp_eval/<task>`), or the legacy ones (`eval/<task>`) when a run evaluated
+only those, and draws one line per task plus the mean over tasks. Returns PNG bytes: the caller writes them
+atomically (rlcore.checkpoint.atomic_write).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from envs.tasks import TASK_NAMES
+
+PREFIXES = ("comp_eval", "eval")
+"""Key families tried in order: official scores first."""
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The rows of a metrics.jsonl (rlcore.logger), in file order; [] when the file does not exist."""
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def eval_series(rows: list[dict]) -> tuple[str, dict[str, list[tuple[int, float]]]]:
+    """(prefix, {task: [(timestep, score), ...]}) of the evaluation rows; an empty dict when there are none."""
+    for prefix in PREFIXES:
+        series = {task: [(int(r["timestep"]), float(r[f"{prefix}/{task}"])) for r in rows if f"{prefix}/{task}" in r]
+                  for task in TASK_NAMES}
+        series = {task: points for task, points in series.items() if points}
+        if series:
+            return prefix, series
+    return PREFIXES[0], {}
+
+
+def render_learning_curve(rows: list[dict]) -> bytes | None:
+    """The evaluation scores in `rows` drawn as a PNG; None when nothing was evaluated."""
+    prefix, series = eval_series(rows)
+    if not series:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: no display on training machines
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    for task, points in series.items():
+        steps, scores = zip(*points, strict=True)
+        ax.plot(steps, scores, marker="o", label=task)
+    if len(series) > 1:
+        common = sorted(set.intersection(*(set(s for s, _ in points) for points in series.values())))
+        by_task = {task: dict(points) for task, points in series.items()}
+        means = [sum(by_task[t][step] for t in series) / len(series) for step in common]
+        ax.plot(common, means, color="black", linestyle="--", label="mean over tasks")
+    score_name = "official competition score" if prefix == "comp_eval" else "legacy score"
+    ax.set(xlabel="timesteps", ylabel=f"mean episode {score_name}", title=f"evaluation ({prefix}/<task>)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    plt.close(fig)
+    return png.getvalue()

@@ -1,0 +1,106 @@
+"""Keep the best models of a soccer training run, each with its statistics and submission folder.
+
+`write_run_model` writes one model kind in the format the run's action mode exports to: an SB3 zip
+(submission/bundle.py) for torque policies, the TorchScript torque module (submission/torchscript.py) for
+pd and command policies, which an SB3 zip cannot express.
+
+After every evaluation, `BestModels.update(scores, timestep)` compares the scores with the best so far and
+writes (submission/bundle.write_model, so every zip is paired with the normaliser statistics it was just
+evaluated with, and a submission folder):
+  * best_model_competition.zip + submission_best/   when comp_eval/C_overall improves (unless legacy-only)
+  * best_model.zip + submission_best_legacy/         when eval/S_overall improves (when legacy scores are on)
+  * single-task runs: best_model_{gpk,opk,ktt}.zip + submission_best_<task>/ with the primary score (C_overall,
+    or S_overall in a legacy-only run)
+It returns `eval/best_S_overall` and `eval_comp/best_comp_total_sum`: the best INCLUDING this evaluation (the
+seed logged the best before it, -inf at the first evaluation). pd and command runs write `.pt` TorchScript
+modules under the same names instead of zips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from envs.tasks import get_task
+from rlcore.algos import Algorithm
+from scoring.eval_metrics import C_OVERALL, S_OVERALL
+from submission.bundle import NotExportable, check_exportable, write_model
+from submission.torchscript import write_torchscript
+
+BEST_LOG_KEYS = {C_OVERALL: "eval_comp/best_comp_total_sum", S_OVERALL: "eval/best_S_overall"}
+"""Score -> the key logging its best so far."""
+
+
+def write_run_model(save_dir: Path, kind: str, algo: Algorithm, metadata: dict[str, Any], *,
+                    action_low: np.ndarray, action_high: np.ndarray, timesteps: int,
+                    scores: dict[str, float]) -> Path:
+    """Write model kind `kind` of a run as an SB3 zip when its policy exports to one, else (soccer pd and
+    command modes) as a TorchScript torque module; returns the model file's path."""
+    try:
+        check_exportable(metadata)
+    except NotExportable:
+        return write_torchscript(save_dir, kind, algo.policy, metadata, algo=algo.name, action_low=action_low,
+                                 action_high=action_high, timesteps=timesteps, scores=scores)
+    return write_model(save_dir, kind, algo, metadata, action_low=action_low, action_high=action_high,
+                       timesteps=timesteps, scores=scores)
+
+
+@dataclass
+class BestModels:
+    """The best scores of a run so far and the model files that go with them."""
+
+    save_dir: Path
+    algo: Algorithm
+    metadata: dict[str, Any]
+    action_low: np.ndarray
+    action_high: np.ndarray
+    tasks: list[str]
+    competition: bool = True
+    """Competition scores are evaluated (False: --legacy-only-eval)."""
+    legacy: bool = True
+    """Legacy scores are evaluated (False: --competition-only-eval)."""
+    best: dict[str, float] = field(default_factory=dict)
+    """Score key -> best value so far."""
+    best_at: dict[str, int] = field(default_factory=dict)
+    """Score key -> the timestep of that value."""
+    paths: dict[str, list[Path]] = field(default_factory=dict)
+    """Score key -> the model files holding that model."""
+
+    @property
+    def primary(self) -> str:
+        """The score the per-task files follow: the official one unless only legacy scores are evaluated."""
+        return C_OVERALL if self.competition else S_OVERALL
+
+    def kinds(self, score: str) -> list[str]:
+        """The MODEL_FILES kinds written when `score` improves."""
+        kinds = ["best"] if score == C_OVERALL else ["best_legacy"]
+        if score == self.primary and len(self.tasks) == 1:
+            kinds.append(f"best_{get_task(self.tasks[0]).suffix}")
+        return kinds
+
+    def update(self, scores: dict[str, float], timestep: int) -> tuple[dict[str, float], list[str]]:
+        """Write the files of every improved score; (best-so-far keys to log, messages to print)."""
+        logged, messages = {}, []
+        for score, enabled in ((C_OVERALL, self.competition), (S_OVERALL, self.legacy)):
+            if not enabled:
+                continue
+            value = scores[score]
+            if value > self.best.get(score, -np.inf):
+                self.best[score], self.best_at[score] = value, timestep
+                self.paths[score] = [self._write(kind, timestep, scores) for kind in self.kinds(score)]
+                messages.append(f"[eval] new best {score}={value:.3f} at {timestep}: "
+                                + ", ".join(str(p) for p in self.paths[score]))
+            logged[BEST_LOG_KEYS[score]] = self.best[score]
+        return logged, messages
+
+    def _write(self, kind: str, timestep: int, scores: dict[str, float]) -> Path:
+        return write_run_model(self.save_dir, kind, self.algo, self.metadata, action_low=self.action_low,
+                               action_high=self.action_high, timesteps=timestep, scores=scores)
+
+    def summary(self) -> list[str]:
+        """One line per tracked score: its best value, when, and the files holding that model."""
+        return [f"best {score}={value:.3f} at timestep {self.best_at[score]}: "
+                + ", ".join(str(path) for path in self.paths[score]) for score, value in self.best.items()]
