@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rlcore.config import NetConfig
@@ -26,6 +27,8 @@ from rlcore.config import NetConfig
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "silu": nn.SiLU,
 }
+_FUNCTIONAL = {"relu": F.relu, "tanh": torch.tanh, "elu": F.elu, "leaky_relu": F.leaky_relu, "silu": F.silu}
+"""The same activations as functions (module defaults: ELU alpha 1, LeakyReLU slope 0.01)."""
 
 
 def activation_class(name: str) -> type[nn.Module]:
@@ -161,11 +164,26 @@ class ActorCritic(nn.Module):
         self.mlp_extractor = MlpExtractor(obs_dim, net)
         self.action_net = nn.Linear(net.net_arch[-1], act_dim)
         self.value_net = nn.Linear(net.net_arch[-1], 1)
+        self._activation = _FUNCTIONAL[net.activation]
         _orthogonal_init(self)
+
+    def _trunk(self, trunk: nn.Sequential, obs: torch.Tensor) -> torch.Tensor:
+        """The same arithmetic as trunk(obs), without nn.Module call overhead per layer: PPO runs these
+        small MLPs once per env step and twice per minibatch, where the dispatch cost rivals the math."""
+        x = obs
+        for layer in trunk[::2]:
+            x = self._activation(F.linear(x, layer.weight, layer.bias))
+        return x
 
     def mean(self, obs: torch.Tensor) -> torch.Tensor:
         """The Gaussian mean over unsquashed actions (B, A)."""
-        return self.action_net(self.mlp_extractor.policy_net(obs))
+        head = self.action_net
+        return F.linear(self._trunk(self.mlp_extractor.policy_net, obs), head.weight, head.bias)
+
+    def sample_action(self, obs: torch.Tensor) -> torch.Tensor:
+        """An unclipped Gaussian sample (B, A), without its log-probability (acting needs none)."""
+        mean = self.mean(obs)
+        return mean + self.log_std.exp() * torch.randn_like(mean)
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """An unclipped Gaussian sample and its log-probability (B, A), (B,); computed from the noise itself."""
@@ -185,7 +203,8 @@ class ActorCritic(nn.Module):
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """V(obs), shape (B,)."""
-        return self.value_net(self.mlp_extractor.value_net(obs)).squeeze(-1)
+        head = self.value_net
+        return F.linear(self._trunk(self.mlp_extractor.value_net, obs), head.weight, head.bias).squeeze(-1)
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         """The deployed action: the Gaussian mean clipped to [-1, 1] (SB3 clips to the bounds)."""

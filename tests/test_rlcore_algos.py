@@ -351,3 +351,35 @@ def test_same_seed_same_parameters(algo: str) -> None:
         return [p.detach().clone() for p in learner.policy.parameters()]
 
     assert all(torch.equal(a, b) for a, b in zip(run(), run(), strict=True))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "elu", "leaky_relu", "silu"])
+def test_actor_critic_fast_path_equals_its_modules(activation: str) -> None:
+    from rlcore.networks import ActorCritic
+
+    model = ActorCritic(OBS, ACT, NetConfig(net_arch=(8, 8), activation=activation))
+    obs = torch.randn(5, OBS)
+    torch.testing.assert_close(model.mean(obs), model.action_net(model.mlp_extractor.policy_net(obs)), rtol=0, atol=0)
+    torch.testing.assert_close(model.value(obs), model.value_net(model.mlp_extractor.value_net(obs)).squeeze(-1),
+                               rtol=0, atol=0)
+    torch.manual_seed(3)
+    sampled = model.sample_action(obs)
+    torch.manual_seed(3)
+    torch.testing.assert_close(sampled, model.sample(obs)[0])  # the same draw, without the log-prob
+
+
+def test_flat_clip_grad_norm_matches_torch() -> None:
+    from rlcore.optim import FlatParameters
+
+    for scale in (10.0, 0.01):  # clipped, and left alone (coefficient clamped to 1)
+        model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+        flat = FlatParameters(model)
+        model(torch.randn(6, 3)).sum().mul(scale).backward()
+        copies = [nn.Parameter(p.detach().clone()) for p in model.parameters()]
+        for copy, p in zip(copies, model.parameters(), strict=True):
+            copy.grad = p.grad.clone()
+        expected_norm = torch.nn.utils.clip_grad_norm_(copies, 0.5)
+        norm = flat.clip_grad_norm(0.5)
+        torch.testing.assert_close(norm, expected_norm)
+        for p, copy in zip(model.parameters(), copies, strict=True):
+            torch.testing.assert_close(p.grad, copy.grad)

@@ -18,10 +18,12 @@ import pytest
 
 import evaluate
 import train
-from bc import record
+from bc import build_dataset, record
 from bc import train as bc_train
 from rlcore.cliutil import run_cli
 from submission import __main__ as submission_cli
+from tests.controller_files import write_controller
+from tests.mocap_files import clip_arrays, write_clip
 
 DOC = Path(__file__).resolve().parents[1] / "quick_start_examples.md"
 TOOLS: dict[str, Callable] = {
@@ -29,9 +31,10 @@ TOOLS: dict[str, Callable] = {
     "python evaluate.py": evaluate.main,
     "python -m bc.record": record.main,
     "python -m bc.train": bc_train.main,
+    "python -m bc.build_dataset": build_dataset.main,
     "python -m submission": submission_cli.main,
 }
-SKIPPED = ("python3 -m venv", ". .venv/bin/activate", "pip install", "tensorboard")
+SKIPPED = ("python3 -m venv", ". .venv/bin/activate", "pip install", "tensorboard", "huggingface-cli download")
 SHELL = ("mkdir", "printf")
 MINIATURE = {
     "python -m bc.record": {"--seeds": "0", "--max-episode-steps": "150"},
@@ -47,6 +50,19 @@ ONLY_REPLACED = {"--freeze-until-step", "--actor-learning-starts"}
 BY_ALGO = {"ppo": {"--n-steps": "32"}, "td3": {"--buffer-size": "4000", "--learning-starts": "50"},
            "sac": {"--buffer-size": "4000", "--learning-starts": "50"}}
 """train.py flags added for one algorithm family only."""
+
+
+def hub_stand_ins(root: Path) -> None:
+    """Small stand-ins where the document's `huggingface-cli download` lines put the hub's files."""
+    models = root / "data" / "booster_soccer_models"
+    for folder in ("config", "robot"):
+        (models / folder).mkdir(parents=True)
+    controller = write_controller(models / "robot", stem="lower_t1_control")
+    controller.with_suffix(".yaml").rename(models / "config" / "lower_t1.yaml")  # the hub keeps them apart
+    clips = root / "data" / "booster_dataset" / "soccer" / "booster_lower_t1"
+    clips.mkdir(parents=True)
+    write_clip(clips / "walking.npz", **clip_arrays(n=21, velocity=(0.5, 0.0, 0.0)))
+    write_clip(clips / "goal_kick.npz", **clip_arrays())
 
 
 def commands(text: str) -> list[str]:
@@ -78,13 +94,15 @@ def miniature(tool: str, argv: list[str]) -> list[str]:
 def test_document_has_the_whole_workflow() -> None:
     steps = commands(DOC.read_text())
     for needle in ("bc.record", "bc.train --dataset", "--algo td3", "--algo sac", "--algo ppo", "--resume-model",
-                   "--config", "evaluate.py --model", "python -m submission"):
+                   "--config", "evaluate.py --model", "python -m submission", "--action-mode command",
+                   "bc.build_dataset", "--torchscript"):
         assert any(needle in step for step in steps), needle
 
 
 @pytest.mark.slow
 def test_runbook_in_miniature(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
+    hub_stand_ins(tmp_path)
     ran = []
     for step in commands(DOC.read_text()):
         if step.startswith(SKIPPED):
@@ -97,9 +115,10 @@ def test_runbook_in_miniature(tmp_path, monkeypatch) -> None:
         argv = miniature(tool, shlex.split(step[len(tool):]))
         assert run_cli(TOOLS[tool], argv) == 0, step
         ran.append(tool)
-    assert ran.count("python train.py") == 6 and "python -m submission" in ran
+    assert ran.count("python train.py") == 7 and "python -m submission" in ran
     for run in ("td3_ft", "sac_ft", "ppo_ft", "ktt_ft", "td3_yaml"):
         assert (tmp_path / "runs" / run / "final_model.zip").is_file(), run
+    assert (tmp_path / "runs" / "cmd_ft" / "submission_final_torchscript" / "model.pt").is_file()
     assert (tmp_path / "runs" / "ktt_ft" / "best_model_ktt.zip").is_file()
     assert (tmp_path / "runs" / "td3_ft" / "submission_best" / "preprocessor.py").is_file()
     assert (tmp_path / "runs" / "td3_ft" / "best_eval.json").is_file()

@@ -87,7 +87,7 @@ class PPO:
     def explore(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """For raw observations: (policy input, unclipped sampled action). V and log pi come later, batched."""
         policy_obs = self.normalizer(obs)
-        return policy_obs, self.model.sample(policy_obs)[0]
+        return policy_obs, self.model.sample_action(policy_obs)
 
     @torch.no_grad()
     def value(self, obs: torch.Tensor) -> torch.Tensor:
@@ -147,7 +147,7 @@ class PPO:
 
         self.params.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([self.params.flat], cfg.max_grad_norm)
+        self.params.clip_grad_norm(cfg.max_grad_norm)
         self.optimizer.step()
 
         with torch.no_grad():
