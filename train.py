@@ -147,8 +147,9 @@ def build_parser() -> ArgumentParser:
     soccer.add_argument("--tasks", default="all", help="comma-separated task names, or all (default)")
     soccer.add_argument("--task-weights", help="env slots per task, e.g. goalie_penalty_kick=2,kick_to_target=1 "
                         "(allocated proportionally)")
-    soccer.add_argument("--reward-profile", choices=sorted(REWARD_PROFILES), default="competition",
-                        help="training reward (default competition: dense, aligned with the official score)")
+    soccer.add_argument("--reward-profile", choices=sorted(REWARD_PROFILES) + ["base"], default="competition",
+                        help="training reward (default competition: dense, aligned with the official score; "
+                        "base is the seed's name for env)")
     soccer.add_argument("--action-mode", choices=sorted(ACTION_MODES), default="torque",
                         help="what the policy outputs (default torque; command: (vx, vy, yaw rate) for the walking "
                         "controller, which may fire a kick macro)")
@@ -302,6 +303,8 @@ def prepare_save_dir(path: str) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_with_config(build_parser(), argv)
     apply_defaults(args)
+    if args.reward_profile == "base":  # the seed's alias: the raw env reward
+        args.reward_profile = "env"
     configure_hf(args.hf_token, args.hf_home)
     for flag in ("total_timesteps", "n_envs", "eval_episodes", "log_interval", "action_repeat", "max_episode_steps"):
         if getattr(args, flag) is not None and getattr(args, flag) <= 0:

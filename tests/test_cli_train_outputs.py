@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 import train
 from envs.preprocess import OBS_DIM
@@ -92,3 +93,24 @@ def test_bad_eval_and_normaliser_flags_write_nothing(tmp_path, capsys) -> None:
         err = capsys.readouterr().err
         assert err.startswith("error:") and message in err and err.count("\n") == 1, (argv, err)
     assert not (tmp_path / "x").exists()
+
+
+SEED_FLAGS = """--algo --total-timesteps --n-envs --seed --device --net-arch --lr --tau --ent-coef --ent-coef-auto
+--ent-coef-min --action-noise-sigma --buffer-size --batch-size --learning-starts --eval-episodes --eval-seeds
+--eval-seeds-random --eval-freq --bc-weights --freeze-bc-layers --freeze-until-step --bc-replay-dataset
+--bc-replay-fraction --resume-model --hf-token --hf-home --macro-reward-bonus --macro-reward-radius
+--macro-reward-alignment-threshold --macro-reward-cap --allow-macro-bonus-with-competition --normalize-obs
+--vecnormalize-path --competition-only-eval --legacy-only-eval --task-weights --tasks --reward-profile --save-dir
+--steps-weight --action-mode --action-repeat --vec-env --n-steps --n-epochs --gae-lambda --clip-range --env-id
+--config""".split()
+"""seed_workflow.md 8.1's flags plus the ones the workflow issue adds: tooling passes them, they must stay."""
+
+
+def test_help_lists_every_workflow_flag_in_groups(capsys) -> None:
+    with pytest.raises(SystemExit):
+        train.main(["--help"])
+    text = capsys.readouterr().out
+    missing = [flag for flag in SEED_FLAGS if f"  {flag}" not in text]
+    assert not missing, missing
+    for group in ("run:", "algorithm", "behaviour cloning warm start:", "soccer tasks", "evaluation:"):
+        assert group in text
