@@ -8,7 +8,8 @@ clean demos fall within 300 steps, noise >= 0.05 of the bounds stands). `noise` 
 i.e. a fraction of the half-range of the bounds. Each episode's noise comes from its own generator seeded
 (noise_seed, task index, reset seed), so a recording does not depend on the batch size.
 
-Episodes of one task run in lock-step on up to `batch_size` envs (one policy call per step for all of them).
+Episodes of one task run in lock-step on up to `batch_size` envs (envs/lockstep.py: one policy call per step
+for all of them).
 `next_observations` is the env's true next observation (the final one at the end of an episode); truncation
 (the time limit) is stored apart from termination.
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.factory import make_env
-from envs.preprocess import OBS_DIM
+from envs.lockstep import Step, run_lockstep
 from envs.tasks import get_task
 from envs.wrappers import DEFAULT_PD_SCALE
 
@@ -93,55 +94,33 @@ def _record_task(policy: Policy, task: str, seeds: list[int], options: RecordOpt
     thunk = make_env(task, action_mode=options.action_mode, reward_profile=options.reward_profile,
                      action_repeat=options.action_repeat, pd_scale=options.pd_scale,
                      max_episode_steps=options.max_episode_steps)
-    envs = [thunk() for _ in range(min(options.batch_size, len(seeds)))]
-    episodes: list[Episode | None] = [None] * len(seeds)
-    obs = np.zeros((len(envs), OBS_DIM), np.float32)
-    rngs: list[np.random.Generator | None] = [None] * len(envs)
-    job = [0] * len(envs)
-    next_job = 0
+    episodes = [Episode(task, seed, [], [], [], [], []) for seed in seeds]
+    rngs = [np.random.default_rng([options.noise_seed, index, seed]) for seed in seeds]
+    labels: dict[int, np.ndarray] = {}
 
-    def start(slot: int) -> None:
-        nonlocal next_job
-        seed = seeds[next_job]
-        obs[slot], _ = envs[slot].reset(seed=seed)
-        episodes[next_job] = Episode(task, seed, [], [], [], [], [])
-        rngs[slot] = np.random.default_rng([options.noise_seed, index, seed])
-        job[slot], next_job = next_job, next_job + 1
+    def act(obs: np.ndarray, playing: list[int]) -> np.ndarray:
+        clean = np.clip(np.asarray(policy(obs), dtype=np.float32), -1.0, 1.0)
+        executed = clean.copy()
+        for row, episode in enumerate(playing):
+            labels[episode] = clean[row]
+            if options.noise > 0:
+                executed[row] = np.clip(clean[row] + options.noise * rngs[episode].standard_normal(clean.shape[1:]),
+                                        -1.0, 1.0)
+        return executed
 
-    try:
-        for slot in range(len(envs)):
-            start(slot)
-        active = list(range(len(envs)))
-        while active:
-            labels = np.clip(np.asarray(policy(obs[active]), dtype=np.float32), -1.0, 1.0)
-            still_active = []
-            for row, slot in enumerate(active):
-                label = labels[row]
-                executed = label
-                if options.noise > 0:
-                    executed = np.clip(label + options.noise * rngs[slot].standard_normal(label.shape), -1.0, 1.0
-                                       ).astype(np.float32)
-                next_obs, reward, terminated, truncated, _ = envs[slot].step(executed)
-                ep = episodes[job[slot]]
-                ep.obs.append(obs[slot].copy())
-                ep.actions.append(label)
-                ep.executed.append(executed)
-                ep.rewards.append(float(reward))
-                ep.next_obs.append(next_obs)
-                obs[slot] = next_obs
-                if not (terminated or truncated):
-                    still_active.append(slot)
-                    continue
-                ep.terminated, ep.truncated = bool(terminated), bool(truncated)
-                if progress is not None:
-                    progress(ep)
-                if next_job < len(seeds):
-                    start(slot)
-                    still_active.append(slot)
-            active = still_active
-    finally:
-        for env in envs:
-            env.close()
+    def on_step(step: Step) -> None:
+        ep = episodes[step.episode]
+        ep.obs.append(step.obs)
+        ep.actions.append(labels[step.episode])
+        ep.executed.append(step.action)
+        ep.rewards.append(step.reward)
+        ep.next_obs.append(step.next_obs)
+        if step.done:
+            ep.terminated, ep.truncated = step.terminated, step.truncated
+            if progress is not None:
+                progress(ep)
+
+    run_lockstep(thunk, seeds, act, on_step, options.batch_size)
     return episodes
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from envs.command import CommandOptions
 from envs.factory import make_env
-from envs.preprocess import OBS_DIM
+from envs.lockstep import Step, run_lockstep
 from envs.tasks import KTT_STEPS_WEIGHT, get_task
 from envs.wrappers import DEFAULT_PD_SCALE
 from scoring.report import EpisodeRecord, aggregate, episode_report, plain_terms
@@ -85,51 +85,25 @@ def run_task(
         max_episode_steps=max_episode_steps,
         command=command,
     )
-    envs = [thunk() for _ in range(min(batch_size, len(reset_seeds)))]
-    action_dim = envs[0].action_space.shape[0]
     records: list[EpisodeRecord | None] = [None] * len(reset_seeds)
-    obs = np.zeros((len(envs), OBS_DIM), dtype=np.float32)
-    job = [0] * len(envs)
-    length = [0] * len(envs)
-    next_job = 0
+    lengths = [0] * len(reset_seeds)
+    finished = 0
 
-    def start(slot: int) -> None:
-        nonlocal next_job
-        obs[slot], _ = envs[slot].reset(seed=reset_seeds[next_job])
-        job[slot], length[slot], next_job = next_job, 0, next_job + 1
+    def on_step(step: Step) -> None:
+        nonlocal finished
+        lengths[step.episode] += step.info.get("physics_steps", 1)
+        if not step.done:
+            return
+        record = EpisodeRecord(
+            task, reset_seeds[step.episode], plain_terms(step.info["reward_terms"]), lengths[step.episode],
+            step.terminated, step.truncated, step.info.get("macro_trigger_count"),
+        )
+        records[step.episode] = record
+        finished += 1
+        if progress is not None:
+            progress(record, finished, len(reset_seeds))
 
-    try:
-        for slot in range(len(envs)):
-            start(slot)
-        active = list(range(len(envs)))
-        done = 0
-        while active:
-            actions = np.asarray(policy(obs[active]))
-            if actions.shape != (len(active), action_dim):
-                raise ValueError(f"policy returned actions of shape {actions.shape}, need ({len(active)}, "
-                                 f"{action_dim})")
-            still_active = []
-            for row, slot in enumerate(active):
-                obs[slot], _, terminated, truncated, info = envs[slot].step(actions[row])
-                length[slot] += info.get("physics_steps", 1)
-                if not (terminated or truncated):
-                    still_active.append(slot)
-                    continue
-                record = EpisodeRecord(
-                    task, reset_seeds[job[slot]], plain_terms(info["reward_terms"]), length[slot],
-                    bool(terminated), bool(truncated), info.get("macro_trigger_count"),
-                )
-                records[job[slot]] = record
-                done += 1
-                if progress is not None:
-                    progress(record, done, len(reset_seeds))
-                if next_job < len(reset_seeds):
-                    start(slot)
-                    still_active.append(slot)
-            active = still_active
-    finally:
-        for env in envs:
-            env.close()
+    run_lockstep(thunk, reset_seeds, lambda obs, _episodes: policy(obs), on_step, batch_size)
     return records
 
 
