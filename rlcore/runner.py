@@ -279,7 +279,8 @@ class Runner:
         results = self.evaluate(self.algo.policy, self.timesteps)
         self.last_eval = dict(results)
         self.logger.record(results, self.timesteps)
-        summary = ", ".join(f"{k}={v:.3f}" for k, v in list(results.items())[:4])
+        headline = [(k, v) for k, v in results.items() if k.count("/") <= 1][:5]  # not the per-term details
+        summary = ", ".join(f"{k}={v:.3f}" for k, v in headline)
         self.logger.message(f"[eval @ {self.timesteps}] {summary}")
         return results
 
