@@ -380,28 +380,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     seed_everything(args.seed)
     algo = build_algorithm(args.algo, obs_dim, low, high, cfg, device)
-    if resume is not None:
-        algo.load_state_dict(resume["algo_state"])
-    if warm is not None:
-        try:
-            print(warm.apply(algo))
-        except ValueError as exc:
-            env.close()
-            raise UsageError(f"--resume-model: {exc}") from None
-    if start_stats is not None:
-        algo.normalizer.load_stats(start_stats)
-        print(f"normaliser starts from {args.vecnormalize_path} (count {start_stats['count']:,.0f}); the file is "
-              "only read")
-    if bc_payload is not None:
-        print(load_bc_into(algo, bc_payload, action_mode=action_mode))
-    if getattr(cfg, "anchor_coef", 0) > 0 and resume is None:
-        algo.set_anchor()
-        if args.freeze_bc_layers:
-            try:
-                algo.set_freeze(args.freeze_bc_layers, args.freeze_until_step)
-            except ValueError as exc:
-                env.close()
-                raise UsageError(f"--freeze-bc-layers: {exc}") from None
+    try:
+        start_algorithm(args, algo, resume=resume, warm=warm, stats=start_stats, bc_payload=bc_payload,
+                        action_mode=action_mode)
+    except UsageError:
+        env.close()
+        raise
     print(f"training {args.algo.upper()} on {description} for {args.total_timesteps} timesteps on {device}; "
           f"saving to {save_dir}")
     best = None
@@ -435,6 +419,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines.append(f"logs: {save_dir / 'metrics.jsonl'}; tensorboard --logdir {save_dir}")
     print("\n== summary ==\n" + "\n".join(lines))
     return 0
+
+
+def start_algorithm(args, algo, *, resume: dict | None, warm: WarmStart | None, stats: dict | None,
+                    bc_payload: dict | None, action_mode: str | None) -> None:
+    """Bring a fresh algorithm to its starting point: a checkpoint's state, or a zip warm start, normaliser
+    statistics and a BC actor; then the warm-start anchor and the BC freeze (UsageError on bad values)."""
+    if resume is not None:
+        algo.load_state_dict(resume["algo_state"])  # anchor and freeze included
+        return
+    if warm is not None:
+        try:
+            print(warm.apply(algo))
+        except ValueError as exc:
+            raise UsageError(f"--resume-model: {exc}") from None
+    if stats is not None:
+        algo.normalizer.load_stats(stats)
+        print(f"normaliser starts from {args.vecnormalize_path} (count {stats['count']:,.0f}); the file is only read")
+    if bc_payload is not None:
+        print(load_bc_into(algo, bc_payload, action_mode=action_mode))
+    if getattr(algo.cfg, "anchor_coef", 0) > 0:
+        algo.set_anchor()
+    if bc_payload is not None and args.freeze_bc_layers:
+        try:
+            algo.set_freeze(args.freeze_bc_layers, args.freeze_until_step)
+        except ValueError as exc:
+            raise UsageError(f"--freeze-bc-layers: {exc}") from None
 
 
 def headline(scores: dict[str, float]) -> dict[str, float]:

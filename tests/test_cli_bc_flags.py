@@ -45,3 +45,25 @@ def test_bad_bc_flags(files, extra, message, tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("error:") and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("algo", ["td3", "ppo"])
+def test_bc_start_freezes_and_anchors_through_train(files, tmp_path, capsys, algo: str) -> None:
+    """train.py applies --freeze-bc-layers for every algorithm, and the anchor for TD3/SAC, from the BC actor."""
+    import torch
+
+    bc_file = tmp_path / f"bc_{algo}.pt"
+    assert run_cli(bc_train.main, ["--dataset", str(files / "demos.npz"), "--out", str(bc_file), "--algo", algo,
+                                   "--net-arch", "32,32", "--epochs", "1", "--device", "cpu",
+                                   "--action-mode", "torque"]) == 0
+    run = tmp_path / "run"
+    argv = ["--algo", algo, "--net-arch", "32,32", "--bc-weights", str(bc_file), "--freeze-bc-layers", "1",
+            "--freeze-until-step", "100000", "--tasks", "kick_to_target", "--n-envs", "1", "--total-timesteps",
+            "64", "--eval-freq", "0", "--eval-episodes", "1", "--eval-seeds", "0", "--max-episode-steps", "50",
+            "--save-dir", str(run)]
+    argv += ["--n-steps", "32", "--batch-size", "16"] if algo == "ppo" else ["--learning-starts", "16"]
+    assert run_cli(train.main, argv) == 0
+    assert "froze 1" in capsys.readouterr().out
+    state = torch.load(run / "checkpoint.pt", weights_only=False)["algo_state"]
+    assert state["freeze"] is not None and state["freeze"]["n_layers"] == 1
+    assert (state.get("anchor") is not None) == (algo == "td3")
