@@ -13,6 +13,7 @@ event files and, at the end, final_model.zip (SB3) with final_model.meta.json an
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import sys
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ import torch
 from bc.cloning import load_bc
 from bc.dataset import load_demos
 from bc.prefill import PREFILL_METRIC, prefill_replay
-from bc.warmstart import check_bc_compatible, load_bc_into, unseen_tasks, validate_bc_flags
+from bc.warmstart import BC_INIT_STD, check_bc_compatible, load_bc_into, unseen_tasks, validate_bc_flags
 from envs.command import CommandOptions, MacroReward
 from envs.factory import ACTION_MODES, REWARD_PROFILES, make_vec_env
 from envs.hub import configure_hf
@@ -130,6 +131,9 @@ def build_parser() -> ArgumentParser:
 
     bc = parser.add_argument_group("behaviour cloning warm start")
     bc.add_argument("--bc-weights", help="start the actor (and the normaliser) from a BC file of python -m bc.train")
+    bc.add_argument("--bc-init-std", type=float, default=BC_INIT_STD,
+                    help="SAC/PPO: exploration std the BC-started actor begins with, on every action dim "
+                    f"(BC fits only the mean; default {BC_INIT_STD}, the recorded demonstrations' noise)")
     bc.add_argument("--freeze-bc-layers", type=int, default=0,
                     help="keep the first N Linear layers of the BC actor fixed (needs --bc-weights)")
     bc.add_argument("--freeze-until-step", type=int, default=0, help="unfreeze after this many timesteps")
@@ -437,7 +441,7 @@ def start_algorithm(args, algo, *, resume: dict | None, warm: WarmStart | None, 
         algo.normalizer.load_stats(stats)
         print(f"normaliser starts from {args.vecnormalize_path} (count {stats['count']:,.0f}); the file is only read")
     if bc_payload is not None:
-        print(load_bc_into(algo, bc_payload, action_mode=action_mode))
+        print(load_bc_into(algo, bc_payload, action_mode=action_mode, init_std=args.bc_init_std))
     if getattr(algo.cfg, "anchor_coef", 0) > 0:
         algo.set_anchor()
     if bc_payload is not None and args.freeze_bc_layers:
@@ -487,6 +491,8 @@ def apply_bc_flags(args, cfg, *, resuming: bool):
             print(f"warning: {warning}", file=sys.stderr)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if not (math.isfinite(args.bc_init_std) and args.bc_init_std > 0):
+        raise UsageError(f"--bc-init-std must be finite and > 0, got {args.bc_init_std}")
     if args.bc_weights and not Path(args.bc_weights).is_file():
         raise UsageError(f"--bc-weights: no such file {args.bc_weights}")
     if uses_prefill(args):

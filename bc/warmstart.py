@@ -3,9 +3,14 @@
 `load_bc_into(algo, path)` copies the BC actor into the algorithm so that its deterministic action (through
 algo.policy, normaliser included) EQUALS the BC network's output:
 * td3: actor.mu and actor_target.mu;
-* sac: actor.latent_pi and actor.mu (log_std keeps its initialisation);
-* ppo: model.mlp_extractor.policy_net and model.action_net (log_std and the value network keep theirs);
-and the BC normaliser (statistics, clip, epsilon) replaces the algorithm's. Anything that would break the
+* sac: actor.latent_pi and actor.mu;
+* ppo: model.mlp_extractor.policy_net and model.action_net (the value network keeps its initialisation);
+and the BC normaliser (statistics, clip, epsilon) replaces the algorithm's. BC fits only the mean, so the
+exploration spread of SAC and PPO is SET, not left at its initialisation: a standard deviation of `init_std`
+(default BC_INIT_STD) on every action dim (SAC: log_std head with zero weights and bias log(init_std), on the
+pre-tanh action; PPO: log_std = log(init_std)). Their defaults, std about 1 on a [-1, 1] action, knock a
+cloned stand over within a few steps; 0.1 is the executed-action noise the recorded demonstrations carried,
+the noise a clone of them has learnt to recover from. Anything that would break the
 equality is an error before a single weight is copied: another algorithm, net_arch or activation, other
 observation or action widths, another action mode, or normalisation on one side only. Nothing is ever loaded
 partially (seed_workflow.md 13.16, 13.18).
@@ -115,7 +120,12 @@ def actor_module(algo) -> torch.nn.Module:
     return algo.model if algo.name == "ppo" else algo.actor
 
 
-def load_bc_into(algo, source: str | Path | dict, *, action_mode: str | None = None) -> str:
+BC_INIT_STD = 0.1
+"""Exploration std of a BC-warm-started SAC or PPO actor (module docstring)."""
+
+
+def load_bc_into(algo, source: str | Path | dict, *, action_mode: str | None = None,
+                 init_std: float = BC_INIT_STD) -> str:
     """Load BC weights and normaliser into a freshly built TD3, SAC or PPO; returns a line to print and log.
 
     `source` is a payload path or an already loaded payload. Every check happens before anything is copied.
@@ -135,12 +145,27 @@ def load_bc_into(algo, source: str | Path | dict, *, action_mode: str | None = N
     for key, value in state.items():
         if value.shape != own[key].shape:
             raise ValueError(f"BC weight {key} has shape {tuple(value.shape)}, the actor's is {tuple(own[key].shape)}")
+    if not (math.isfinite(init_std) and init_std > 0):
+        raise ValueError(f"the initial exploration std must be finite and > 0, got {init_std}")
     with torch.no_grad():
         for module in targets:
             current = module.state_dict()
             for key, value in state.items():
                 current[key].copy_(value)
+        spread = _set_exploration_std(algo, init_std)
     algo.normalizer.load_state_dict(payload["normalizer"])
     norm = "with its observation normaliser" if algo.normalizer.enabled else "without observation normalisation"
     return (f"loaded BC actor ({algo.name}, net {','.join(map(str, payload['net_arch']))}, {payload['activation']}, "
-            f"{payload.get('action_mode') or 'unknown'} actions) {norm}")
+            f"{payload.get('action_mode') or 'unknown'} actions) {norm}{spread}")
+
+
+def _set_exploration_std(algo, std: float) -> str:
+    """Give a stochastic actor the exploration std `std` (module docstring); the text to add to the message."""
+    if algo.name == "sac":
+        algo.actor.log_std.weight.zero_()
+        algo.actor.log_std.bias.fill_(math.log(std))
+    elif algo.name == "ppo":
+        algo.model.log_std.fill_(math.log(std))
+    else:
+        return ""
+    return f"; exploration std {std:g}"

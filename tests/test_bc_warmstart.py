@@ -174,3 +174,21 @@ def test_unseen_tasks_read_from_the_bc_normaliser() -> None:
     assert unseen_tasks(payload, tasks) == ["kick_to_target"]
     assert unseen_tasks(payload, tasks[:2]) == []
     assert unseen_tasks({**payload, "normalize_obs": False}, tasks) == []  # no statistics to shift
+
+
+@pytest.mark.parametrize("name", ["sac", "ppo"])
+def test_bc_start_sets_the_exploration_std(name: str) -> None:
+    """BC fits the mean only: the spread starts at init_std on every dim, whatever the state."""
+    payload = _payload(name)
+    algo = _algo(name, payload)
+    message = load_bc_into(algo, payload, action_mode="torque", init_std=0.2)
+    assert message.endswith("exploration std 0.2")
+    obs = algo.normalizer(torch.as_tensor(np.random.default_rng(3).normal(size=(7, OBS)), dtype=torch.float32))
+    with torch.no_grad():
+        if name == "sac":
+            _, log_std = algo.actor(obs)  # pre-tanh Gaussian of every state
+        else:
+            log_std = algo.model.log_std.expand(7, ACT)
+    torch.testing.assert_close(log_std.exp(), torch.full((7, ACT), 0.2))
+    with pytest.raises(ValueError, match="std must be finite and > 0"):
+        load_bc_into(_algo(name, payload), payload, init_std=0.0)

@@ -32,6 +32,7 @@ def files(tmp_path_factory):
     (["--bc-replay-fraction", "1.5", "--bc-replay-dataset", "{root}/demos.npz"], "--bc-replay-fraction"),
     (["--bc-replay-fraction", "0.2"], "--bc-replay-fraction"),
     (["--freeze-bc-layers", "1"], "--freeze-bc-layers"),
+    (["--bc-init-std", "0"], "--bc-init-std must be finite and > 0"),
     (["--bc-weights", "{root}/missing.pt"], "no such file"),
     (["--bc-weights", "{root}/bc_small.pt"], "net_arch"),
     (["--bc-replay-dataset", "{root}/empty.npz", "--bc-replay-fraction", "0.2"], "empty"),
