@@ -22,7 +22,10 @@ class RunLogger:
         self._jsonl = None
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
-            self._jsonl = open(log_dir / "metrics.jsonl", "a", encoding="utf-8")
+            path = log_dir / "metrics.jsonl"
+            self._jsonl = open(path, "a", encoding="utf-8")
+            if path.stat().st_size and not _ends_with_newline(path):
+                self._jsonl.write("\n")  # a killed run's unfinished line stays apart from the next record
             if tensorboard:
                 from torch.utils.tensorboard import SummaryWriter
 
@@ -68,3 +71,9 @@ class RunLogger:
             self._jsonl.close()
         if self.verbose and sys.stdout.isatty() and self._last_line_len:
             sys.stdout.write("\n")
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(-1, 2)
+        return handle.read(1) == b"\n"

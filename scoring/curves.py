@@ -19,11 +19,18 @@ PREFIXES = ("comp_eval", "eval")
 
 
 def read_metrics(path: Path) -> list[dict]:
-    """The rows of a metrics.jsonl (rlcore.logger), in file order; [] when the file does not exist."""
+    """The rows of a metrics.jsonl (rlcore.logger), in file order; [] when the file does not exist. A line a
+    killed run left unfinished (the file is appended to, one flushed line per record) is skipped."""
     if not path.is_file():
         return []
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
 
 
 def eval_series(rows: list[dict]) -> tuple[str, dict[str, list[tuple[int, float]]]]:

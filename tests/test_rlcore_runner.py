@@ -162,3 +162,14 @@ def test_train_resume_rejects_other_algo_and_other_obs_shape(tmp_path, capsys) -
     assert "holds a td3 checkpoint" in capsys.readouterr().err
     assert run_cli(train.main, ["--env-id", "MountainCarContinuous-v0", "--algo", "td3", "--resume-model", ckpt]) == 2
     assert "shape (3,)" in capsys.readouterr().err
+
+
+def test_logger_keeps_new_records_apart_from_an_unfinished_line(tmp_path) -> None:
+    from rlcore.logger import RunLogger
+
+    (tmp_path / "metrics.jsonl").write_text('{"timestep": 1, "a": 1.0}\n{"timestep": 2, "a"')  # killed mid-line
+    logger = RunLogger(tmp_path, tensorboard=False, verbose=False)
+    logger.record({"a": 3.0}, 3)
+    logger.close()
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert lines[1] == '{"timestep": 2, "a"' and json.loads(lines[2])["a"] == 3.0

@@ -78,3 +78,12 @@ def test_learning_curve_series_and_png() -> None:
     assert eval_series(legacy_only) == ("eval", {PK: [(5, 1.0)]})
     assert render_learning_curve(rows[:1]) is None
     assert render_learning_curve(rows).startswith(b"\x89PNG")
+
+
+def test_read_metrics_skips_a_line_a_killed_run_left_unfinished(tmp_path) -> None:
+    from scoring.curves import read_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"timestep": 1, "a": 1.0}\n\n{"timestep": 2, "a": 2.0}\n{"timestep": 3, "a"')
+    assert read_metrics(path) == [{"timestep": 1, "a": 1.0}, {"timestep": 2, "a": 2.0}]
+    assert read_metrics(tmp_path / "missing.jsonl") == []
