@@ -53,11 +53,12 @@ SOCCER_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 6, "eval_freq": 50_00
 per eval seed per task, 2 instead of the seed's 8 (which cost 96 full episodes per evaluation)."""
 GENERIC_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 1, "eval_freq": 0, "eval_episodes": 10, "eval_seeds": "0"}
 SOCCER_NET_ARCH = (256, 256, 128)
-BC_ACTOR_LEARNING_STARTS = 10_000
-"""Critic-only gradient steps before a BC-warm-started actor moves (a fresh critic's gradient otherwise
-knocks the cloned stand over within a few thousand steps); --actor-learning-starts overrides it."""
+BC_ACTOR_LEARNING_STARTS = {"td3": 10_000, "sac": 10_000, "ppo": 5}
+"""How long a BC-warm-started actor waits while the fresh critic learns (TD3/SAC: gradient steps; PPO: rollouts
+of value-only updates): a fresh critic's gradient, or a fresh value function's advantages, otherwise knock the
+cloned stand over (measured: PPO fell within two updates); --actor-learning-starts overrides it."""
 BC_ANCHOR_COEF = 10.0
-"""Anchor weight (TD3/SAC) when fine-tuning from --bc-weights; --bc-anchor-coef overrides."""
+"""Anchor weight when fine-tuning from --bc-weights; --bc-anchor-coef overrides."""
 BC_ACTOR_COEF = 100.0
 """BC weight in the actor loss when demonstrations are prefilled; --bc-actor-coef overrides. Far above TD3+BC's
 0.4 on purpose: the cloned stand is fragile, and a TD3 fine-tune from it (BC file + prefill + 10k critic-only
@@ -127,7 +128,9 @@ def build_parser() -> ArgumentParser:
                       "these statistics (an SB3 vecnormalize.pkl, or a model's .meta.json); read only, never "
                       "written (every saved model carries its own statistics)")
     algo.add_argument("--actor-learning-starts", type=int, help="TD3/SAC: " + _TD3["actor_learning_starts"]
-                      + f" (default 0; {BC_ACTOR_LEARNING_STARTS} with --bc-weights)")
+                      + " PPO: rollouts that train only the value function. (default 0; with --bc-weights "
+                      f"{BC_ACTOR_LEARNING_STARTS['td3']} gradient steps, PPO {BC_ACTOR_LEARNING_STARTS['ppo']} "
+                      "rollouts)")
 
     bc = parser.add_argument_group("behaviour cloning warm start")
     bc.add_argument("--bc-weights", help="start the actor (and the normaliser) from a BC file of python -m bc.train")
@@ -143,7 +146,7 @@ def build_parser() -> ArgumentParser:
                     help="share of the replay buffer and of each batch given to those demonstrations, in [0, 1)")
     bc.add_argument("--bc-actor-coef", type=float, help="TD3/SAC: " + _TD3["bc_coef"]
                     + f" (default 0; {BC_ACTOR_COEF} with --bc-replay-dataset)")
-    bc.add_argument("--bc-anchor-coef", type=float, help="TD3/SAC: " + _TD3["anchor_coef"]
+    bc.add_argument("--bc-anchor-coef", type=float, help=_TD3["anchor_coef"]
                     + f" The anchor is the --bc-weights actor or a .zip --resume-model's. (default 0; "
                     f"{BC_ANCHOR_COEF} with --bc-weights)")
 
@@ -260,8 +263,7 @@ def _check_algo_flags(args, algo: str) -> None:
         raise UsageError("--ent-coef-auto applies to SAC only")
     if args.ent_coef_min is not None and algo != "sac":
         raise UsageError("--ent-coef-min applies to SAC only")
-    offpolicy_only = ("tau", "buffer_size", "learning_starts", "actor_learning_starts", "bc_actor_coef",
-                      "bc_anchor_coef")
+    offpolicy_only = ("tau", "buffer_size", "learning_starts", "bc_actor_coef")
     for flag in offpolicy_only:
         if algo == "ppo" and getattr(args, flag) is not None:
             raise UsageError(f"--{flag.replace('_', '-')} applies to TD3 and SAC, not PPO")
@@ -503,14 +505,16 @@ def apply_bc_flags(args, cfg, *, resuming: bool):
             cfg = dataclasses.replace(cfg, bc_coef=BC_ACTOR_COEF)
     if args.bc_anchor_coef and not (args.bc_weights or (args.resume_model or "").endswith(".zip")):
         raise UsageError("--bc-anchor-coef needs a warm-started actor: --bc-weights or a .zip --resume-model")
-    if args.bc_weights and args.algo != "ppo" and args.bc_anchor_coef is None and not resuming:
+    if args.bc_weights and args.bc_anchor_coef is None and not resuming:
         print(f"note: --bc-weights: the actor is anchored to the BC actor with weight {BC_ANCHOR_COEF} "
               "(--bc-anchor-coef)")
         cfg = dataclasses.replace(cfg, anchor_coef=BC_ANCHOR_COEF)
-    if args.bc_weights and args.algo != "ppo" and args.actor_learning_starts is None:
-        print(f"note: --bc-weights: the actor waits {BC_ACTOR_LEARNING_STARTS} critic-only gradient steps "
+    if args.bc_weights and args.actor_learning_starts is None:
+        starts = BC_ACTOR_LEARNING_STARTS[args.algo]
+        unit = "rollouts of value-only updates" if args.algo == "ppo" else "critic-only gradient steps"
+        print(f"note: --bc-weights: the actor waits {starts} {unit} "
               "(--actor-learning-starts)")
-        cfg = dataclasses.replace(cfg, actor_learning_starts=BC_ACTOR_LEARNING_STARTS)
+        cfg = dataclasses.replace(cfg, actor_learning_starts=starts)
     return cfg
 
 

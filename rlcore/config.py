@@ -240,9 +240,17 @@ class PPOConfig:
     """Stop the epochs early when approx KL exceeds 1.5 x this; None = never (SB3)."""
     log_std_init: float = 0.0
     """Initial log std of the state-independent Gaussian (SB3)."""
+    actor_learning_starts: int = 0
+    """Rollouts whose update trains only the value function before the policy moves: a fresh value function's
+    advantages are noise that a warm-started (BC) policy would follow. 0 = SB3 behaviour."""
+    anchor_coef: float = 0.0
+    """Weight of an MSE term pulling the policy mean on every minibatch state towards a frozen copy of the
+    warm-start policy's (set_anchor; see TD3Config). 0 = off (SB3)."""
 
     def __post_init__(self) -> None:
         _validate_common(self.learning_rate, self.gamma)
+        _check(self.actor_learning_starts >= 0, f"actor_learning_starts must be >= 0, got {self.actor_learning_starts}")
+        _check(self.anchor_coef >= 0, f"anchor_coef must be >= 0, got {self.anchor_coef}")
         _check_positive("n_steps", self.n_steps)
         _check(self.batch_size > 1, f"batch_size must be > 1, got {self.batch_size}")
         _check_positive("n_epochs", self.n_epochs)

@@ -292,6 +292,50 @@ def test_ppo_update_reports_sb3_metrics_and_first_ratio_is_one() -> None:
     assert ppo.n_updates == 1
 
 
+
+def _ppo_rollout(ppo, rewards: torch.Tensor | None = None) -> RolloutBuffer:
+    buf = RolloutBuffer(8, 2, OBS, ACT, seed=0)
+    for t in range(8):
+        policy_obs, actions = ppo.explore(torch.randn(2, OBS))
+        buf.add(policy_obs, actions, torch.randn(2) if rewards is None else rewards[t], torch.zeros(2))
+    return buf
+
+
+def test_ppo_value_only_start_keeps_the_policy() -> None:
+    torch.manual_seed(0)
+    ppo = build_algorithm("ppo", OBS, LOW, HIGH, PPOConfig(net=SMALL, n_steps=8, batch_size=4, n_epochs=2,
+                                                           actor_learning_starts=2, ent_coef=0.01))
+    policy = [p.clone() for p in (ppo.model.log_std, *ppo.model.trunk()[0].parameters())]
+    value = ppo.model.value_net.weight.clone()
+    for _ in range(2):  # two value-only rollouts
+        ppo.update(_ppo_rollout(ppo), torch.randn(2, OBS))
+    assert all(torch.equal(a, b) for a, b in zip(policy, (ppo.model.log_std, *ppo.model.trunk()[0].parameters()),
+                                                  strict=True))
+    assert not torch.equal(value, ppo.model.value_net.weight)
+    ppo.update(_ppo_rollout(ppo), torch.randn(2, OBS))  # the third moves the policy too
+    assert not torch.equal(policy[0], ppo.model.log_std)
+    restored = build_algorithm("ppo", OBS, LOW, HIGH, ppo.cfg)
+    restored.load_state_dict(ppo.state_dict())
+    assert restored.n_rollouts == 3
+
+
+def test_ppo_anchor_pulls_the_mean_back_to_the_warm_start() -> None:
+    """The policy starts 0.5 away from its anchor; the same rollout and update pull it back only with the anchor."""
+    drift = {}
+    for coef in (0.0, 5.0):
+        torch.manual_seed(0)
+        ppo = build_algorithm("ppo", OBS, LOW, HIGH, PPOConfig(net=SMALL, n_steps=8, batch_size=16, n_epochs=20,
+                                                               ent_coef=0.0, anchor_coef=coef, learning_rate=3e-2))
+        ppo.set_anchor()
+        with torch.no_grad():
+            ppo.model.action_net.bias.add_(0.5)  # the policy has moved away from its start
+        obs = torch.randn(64, OBS)
+        ppo.update(_ppo_rollout(ppo, torch.ones(8, 2)), torch.randn(2, OBS))
+        with torch.no_grad():
+            drift[coef] = float((ppo.model.mean(obs) - ppo.anchor.mean(obs)).abs().mean())
+    assert drift[0.0] > 0.25  # the policy gradient alone leaves it far away
+    assert drift[5.0] < 0.4 * drift[0.0]
+
 def test_ppo_target_kl_stops_epochs_early() -> None:
     cfg = PPOConfig(net=SMALL, n_steps=8, batch_size=4, n_epochs=10, target_kl=1e-12, learning_rate=0.1)
     ppo = build_algorithm("ppo", OBS, LOW, HIGH, cfg)

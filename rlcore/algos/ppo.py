@@ -18,6 +18,11 @@ Implementation details (SB3's PPO unless stated):
    is fixed during collection, so they equal SB3's per-step values); acting costs one mean forward.
 10. All parameters live in one flat tensor (rlcore.optim.FlatParameters): one Adam tensor, one norm for
     the clip. Same arithmetic as per-layer Adam and clipping, less per-tensor overhead.
+11. Optional value-only start (for warm-started policies): the first `actor_learning_starts` rollouts train
+    only the value function (loss = vf_coef * value_loss), so the policy waits for advantages that mean
+    something. Its parameters get zero gradients then, and Adam moves nothing with zero moments.
+12. Optional warm-start anchor: after `set_anchor()` the loss adds anchor_coef * MSE(mean(s), mean_anchor(s))
+    over the minibatch (TD3's detail 10 for the Gaussian mean).
 
 Metrics: train/policy_gradient_loss, train/value_loss, train/entropy_loss, train/approx_kl,
 train/clip_fraction, train/loss, train/explained_variance, train/std.
@@ -35,7 +40,7 @@ from rlcore.config import PPOConfig
 from rlcore.freeze import FreezeSchedule
 from rlcore.networks import ActorCritic
 from rlcore.normalizer import RunningNormalizer
-from rlcore.optim import FlatParameters, make_adam
+from rlcore.optim import FlatParameters, frozen_copy, make_adam
 from rlcore.policy import DeployedPolicy
 
 
@@ -81,7 +86,9 @@ class PPO:
         self.optimizer = make_adam([self.params.flat], cfg.learning_rate, device)
         self.policy = DeployedPolicy(self.normalizer, self.model, action_low, action_high)
         self.freeze: FreezeSchedule | None = None
+        self.anchor: ActorCritic | None = None
         self.n_updates = 0
+        self.n_rollouts = 0
 
     @torch.no_grad()
     def explore(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,13 +110,15 @@ class PPO:
         """
         cfg = self.cfg
         self._score_rollout(rollout, last_obs)
+        policy_on = self.n_rollouts >= cfg.actor_learning_starts  # detail 11
+        self.n_rollouts += 1
         sums: dict[str, torch.Tensor] = {}
         n_minibatches = 0
         for _ in range(cfg.n_epochs):
             epoch_kl = torch.zeros((), device=self.device)
             epoch_minibatches = 0
             for mb in rollout.minibatches(cfg.batch_size):
-                stats = self._update_minibatch(mb)
+                stats = self._update_minibatch(mb, policy_on)
                 for key, value in stats.items():
                     sums[key] = sums[key] + value if key in sums else value
                 epoch_kl = epoch_kl + stats[metrics.APPROX_KL]
@@ -131,7 +140,7 @@ class PPO:
         rollout.log_probs.copy_(self.model.log_prob(obs, actions).reshape(steps, envs))
         rollout.compute_returns_and_advantages(self.value(last_obs), self.cfg.gamma, self.cfg.gae_lambda)
 
-    def _update_minibatch(self, mb: RolloutBatch) -> dict[str, torch.Tensor]:
+    def _update_minibatch(self, mb: RolloutBatch, policy_on: bool = True) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         log_prob = self.model.log_prob(mb.obs, mb.actions)
         values = self.model.value(mb.obs)
@@ -144,6 +153,12 @@ class PPO:
         v_loss = value_loss(values, mb.values, mb.returns, cfg.clip_range_vf)
         entropy_loss = -self.model.entropy()
         loss = policy_loss + cfg.ent_coef * entropy_loss + cfg.vf_coef * v_loss
+        if cfg.anchor_coef > 0 and self.anchor is not None:  # detail 12
+            with torch.no_grad():
+                anchor_mean = self.anchor.mean(mb.obs)
+            loss = loss + cfg.anchor_coef * (self.model.mean(mb.obs) - anchor_mean).square().mean()
+        if not policy_on:  # detail 11: the value function alone
+            loss = cfg.vf_coef * v_loss
 
         self.params.zero_grad()
         loss.backward()
@@ -160,6 +175,10 @@ class PPO:
             metrics.APPROX_KL: approx_kl, metrics.CLIP_FRACTION: clip_fraction,
         }
 
+    def set_anchor(self) -> None:
+        """Keep a frozen copy of the current policy (a warm start) as the anchor of detail 12."""
+        self.anchor = frozen_copy(self.model)
+
     def set_freeze(self, n_layers: int, until_step: int) -> FreezeSchedule:
         """Freeze the first n Linear layers of policy_net, then action_net (never the value network)."""
         self.freeze = FreezeSchedule(self.model.trunk(), n_layers, until_step)
@@ -171,8 +190,9 @@ class PPO:
     def state_dict(self) -> dict:
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "normalizer": self.normalizer.state_dict(), "n_updates": self.n_updates,
+            "normalizer": self.normalizer.state_dict(), "n_updates": self.n_updates, "n_rollouts": self.n_rollouts,
             "freeze": self.freeze.state_dict() if self.freeze else None,
+            "anchor": self.anchor.state_dict() if self.anchor is not None else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -180,6 +200,10 @@ class PPO:
         self.optimizer.load_state_dict(state["optimizer"])
         self.normalizer.load_state_dict(state["normalizer"])
         self.n_updates = state["n_updates"]
+        self.n_rollouts = state.get("n_rollouts", 0)
         if state["freeze"] is not None:
             self.set_freeze(state["freeze"]["n_layers"], state["freeze"]["until_step"]).load_state_dict(
                 state["freeze"])
+        if state.get("anchor") is not None:
+            self.set_anchor()
+            self.anchor.load_state_dict(state["anchor"])
