@@ -31,6 +31,7 @@ from envs.factory import ACTION_MODES, REWARD_PROFILES, make_vec_env
 from envs.hub import configure_hf
 from envs.preprocess import OBS_DIM
 from envs.tasks import KTT_STEPS_WEIGHT, build_task_list, parse_task_names, parse_task_weights
+from rlcore import metrics
 from rlcore.algos import build_algorithm
 from rlcore.checkpoint import atomic_write, checkpoint_config, load_checkpoint, remove_stale_temp_files
 from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, parse_with_config, resolve_device, run_cli
@@ -56,7 +57,8 @@ SOCCER_NET_ARCH = (256, 256, 128)
 BC_ACTOR_LEARNING_STARTS = {"td3": 10_000, "sac": 10_000, "ppo": 5}
 """How long a BC-warm-started actor waits while the fresh critic learns (TD3/SAC: gradient steps; PPO: rollouts
 of value-only updates): a fresh critic's gradient, or a fresh value function's advantages, otherwise knock the
-cloned stand over (measured: PPO fell within two updates); --actor-learning-starts overrides it."""
+cloned stand over. Measured: TD3 with it (and the anchor) kept the stand; PPO fell within two updates without it
+and still fell with it (README); --actor-learning-starts overrides it."""
 BC_ANCHOR_COEF = 10.0
 """Anchor weight when fine-tuning from --bc-weights; --bc-anchor-coef overrides."""
 BC_ACTOR_COEF = 100.0
@@ -398,7 +400,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.env_id is None:
         best = BestModels(save_dir, algo, metadata, real_low, real_high, tasks=metadata["tasks"],
                           competition=not args.legacy_only_eval, legacy=not args.competition_only_eval)
-    if args.env_id is None:
         resumed_at = resume["runner"]["timesteps"] if resume is not None else -1
         history = [row for row in read_metrics(save_dir / "metrics.jsonl") if row["timestep"] <= resumed_at]
         evaluate = track_evaluations(evaluate, save_dir, best, history)
@@ -413,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         final = runner.train()
     finally:
         env.close()
-    lines = ["final evaluation: " + ", ".join(f"{k}={v:.3f}" for k, v in headline(final).items())]
+    lines = ["final evaluation: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.headline(final).items())]
     model_path = write_run_model(save_dir, "final", algo, metadata, action_low=real_low, action_high=real_high,
                                  timesteps=runner.timesteps, scores=final)
     folder = MODEL_FILES["final"][1] + ("" if model_path.suffix == ".zip" else "_torchscript")
@@ -451,12 +452,6 @@ def start_algorithm(args, algo, *, resume: dict | None, warm: WarmStart | None, 
             algo.set_freeze(args.freeze_bc_layers, args.freeze_until_step)
         except ValueError as exc:
             raise UsageError(f"--freeze-bc-layers: {exc}") from None
-
-
-def headline(scores: dict[str, float]) -> dict[str, float]:
-    """The scores worth a line of output: totals and per-task scores, not the diagnostic terms and rates."""
-    return {key: value for key, value in scores.items()
-            if key.count("/") == 1 and key.split("/")[0] in ("comp_eval", "eval") and key != "eval/ep_len_mean"}
 
 
 def read_vecnormalize(args, *, resuming: bool) -> dict | None:
@@ -518,17 +513,16 @@ def apply_bc_flags(args, cfg, *, resuming: bool):
     return cfg
 
 
-def track_evaluations(evaluate, save_dir: Path, best: BestModels | None, history: list[dict]):
+def track_evaluations(evaluate, save_dir: Path, best: BestModels, history: list[dict]):
     """Wrap a soccer evaluate fn: keep the best models (with the weights and normaliser just evaluated), add
     the best-so-far keys, and redraw learning_curve.png from `history` (the run's earlier evaluations)."""
 
     def evaluate_and_track(policy, timestep: int) -> dict[str, float]:
         scores = evaluate(policy, timestep)
-        if best is not None:
-            logged, messages = best.update(scores, timestep)
-            scores.update(logged)
-            for message in messages:
-                print(message)
+        logged, messages = best.update(scores, timestep)
+        scores.update(logged)
+        for message in messages:
+            print(message)
         history.append({"timestep": timestep, **scores})
         png = render_learning_curve(history)
         if png is not None:

@@ -104,11 +104,11 @@ def make_env(
             env = CompetitionReward(env, spec)
         elif reward_profile in SHAPING_PROFILES:
             env = ShapedEnvReward(env, reward_profile)
-        if command is not None and command.macro_reward is not None:
-            env = MacroBonus(env, spec, command.macro_reward)
+        bonus = MacroBonus if command is not None and command.macro_reward is not None else None
+        if bonus is not None:
+            env = bonus(env, spec, command.macro_reward)
         if lean_info:
             env = LeanInfo(env)
-        bonus = MacroBonus if command is not None and command.macro_reward is not None else None
         check_wrapper_order(env, expected_wrapper_order(action_wrapper, action_repeat, reward_profile, lean_info,
                                                         bonus))
         env.metadata = {

@@ -22,3 +22,9 @@ TOTAL_TIMESTEPS = "time/total_timesteps"
 
 EVAL_MEAN_RETURN = "eval/mean_reward"
 EVAL_MEAN_LENGTH = "eval/mean_ep_length"
+
+
+def headline(scores: dict[str, float]) -> dict[str, float]:
+    """The scores worth a line of output, in order: names with at most one namespace level
+    (`eval/mean_reward`, `comp_eval/C_overall`, `comp_eval/<task>`), not per-term details below them."""
+    return {key: value for key, value in scores.items() if key.count("/") <= 1}

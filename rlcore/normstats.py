@@ -33,7 +33,7 @@ class _Inert:
     """Stands in for a pickled Stable-Baselines3 / gymnasium object: keeps its state, runs none of its code."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = args
+        pass  # constructor arguments (if the pickle passes any) are not needed: only the state is read
 
     def __setstate__(self, state: Any) -> None:
         if isinstance(state, tuple) and len(state) == 2:  # (dict, slots) form

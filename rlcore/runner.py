@@ -279,8 +279,7 @@ class Runner:
         results = self.evaluate(self.algo.policy, self.timesteps)
         self.last_eval = dict(results)
         self.logger.record(results, self.timesteps)
-        headline = [(k, v) for k, v in results.items() if k.count("/") <= 1][:5]  # not the per-term details
-        summary = ", ".join(f"{k}={v:.3f}" for k, v in headline)
+        summary = ", ".join(f"{k}={v:.3f}" for k, v in list(metrics.headline(results).items())[:5])
         self.logger.message(f"[eval @ {self.timesteps}] {summary}")
         return results
 

@@ -44,10 +44,11 @@ def diag_terms(task: str) -> tuple[str, ...]:
 
 def competition_metrics(result: EvalResult) -> dict[str, float]:
     """comp_eval/* and eval_comp/* of one evaluation (headline keys first)."""
+    summaries = {task: result.summary(task) for task in result.records}
     out = {C_OVERALL: result.c_overall, C_MEAN: result.c_mean}
-    out.update({f"comp_eval/{task}": result.summary(task)["comp_total_mean"] for task in result.records})
+    out.update({f"comp_eval/{task}": summary["comp_total_mean"] for task, summary in summaries.items()})
     for task, records in result.records.items():
-        summary = result.summary(task)
+        summary = summaries[task]
         term_means = {t: float(np.mean([float(r.terms.get(t, 0.0)) for r in records])) for t in diag_terms(task)}
         rates = {rate: summary[rate] for rate in RATES if rate in summary}
         for t, value in term_means.items():

@@ -20,6 +20,7 @@ task summary gains `macro_trigger_rate` (scoring/report.py).
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -114,14 +115,18 @@ class EvalResult:
     records: dict[str, list[EpisodeRecord]]
     ktt_steps_weight: float = KTT_STEPS_WEIGHT
 
+    @functools.cached_property
+    def _summaries(self) -> dict[str, dict[str, float]]:
+        return {task: aggregate(records, self.ktt_steps_weight) for task, records in self.records.items()}
+
     def summary(self, task: str) -> dict[str, float]:
-        """aggregate() of one task's episodes."""
-        return aggregate(self.records[task], self.ktt_steps_weight)
+        """aggregate() of one task's episodes (computed once per result; a fresh copy per call)."""
+        return dict(self._summaries[task])
 
     @property
     def c_overall(self) -> float:
         """Sum over the evaluated tasks of the mean episode score (not comparable across task sets)."""
-        return float(sum(self.summary(task)["comp_total_mean"] for task in self.records))
+        return float(sum(summary["comp_total_mean"] for summary in self._summaries.values()))
 
     @property
     def c_mean(self) -> float:

@@ -173,3 +173,11 @@ def test_logger_keeps_new_records_apart_from_an_unfinished_line(tmp_path) -> Non
     logger.close()
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert lines[1] == '{"timestep": 2, "a"' and json.loads(lines[2])["a"] == 3.0
+
+
+def test_headline_keeps_top_level_scores_in_order() -> None:
+    from rlcore.metrics import headline
+
+    scores = {"comp_eval/C_overall": 1.0, "comp_eval/ktt/term_mean/success": 0.5, "eval/mean_reward": 2.0,
+              "eval_comp/ktt/comp_total": 3.0, "plain": 4.0}
+    assert list(headline(scores)) == ["comp_eval/C_overall", "eval/mean_reward", "plain"]

@@ -152,13 +152,14 @@ class PPO:
         policy_loss = clipped_policy_loss(advantages, log_ratio, cfg.clip_range)
         v_loss = value_loss(values, mb.values, mb.returns, cfg.clip_range_vf)
         entropy_loss = -self.model.entropy()
-        loss = policy_loss + cfg.ent_coef * entropy_loss + cfg.vf_coef * v_loss
-        if cfg.anchor_coef > 0 and self.anchor is not None:  # detail 12
-            with torch.no_grad():
-                anchor_mean = self.anchor.mean(mb.obs)
-            loss = loss + cfg.anchor_coef * (self.model.mean(mb.obs) - anchor_mean).square().mean()
         if not policy_on:  # detail 11: the value function alone
             loss = cfg.vf_coef * v_loss
+        else:
+            loss = policy_loss + cfg.ent_coef * entropy_loss + cfg.vf_coef * v_loss
+            if cfg.anchor_coef > 0 and self.anchor is not None:  # detail 12
+                with torch.no_grad():
+                    anchor_mean = self.anchor.mean(mb.obs)
+                loss = loss + cfg.anchor_coef * (self.model.mean(mb.obs) - anchor_mean).square().mean()
 
         self.params.zero_grad()
         loss.backward()
