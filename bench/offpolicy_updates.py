@@ -3,7 +3,8 @@
 Both learners get a replay buffer pre-filled with the same random transitions and then run a fixed
 number of gradient steps at batch 256 with [256, 256] networks (the issue's setting). SB3 is timed
 through its own `train(gradient_steps, batch_size)` (which includes its per-step logging syncs);
-ours through `update(replay.sample(...))`, the runner's exact call. A burn-in is excluded.
+ours through `update(replay.sample(...))`, the runner's exact call. A burn-in is excluded, and the two
+take turns in blocks so both see the same machine conditions; the ratio is the median over blocks.
 
     python bench/offpolicy_updates.py --algos sac td3 --steps 2000 --obs-dim 89 --act-dim 12
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -45,7 +47,8 @@ def _transitions(n: int, obs_dim: int, act_dim: int, seed: int = 0) -> dict[str,
             "terminated": (rng.uniform(size=n) < 0.01).astype(np.float32)}
 
 
-def ours_updates_per_second(algo: str, data: dict[str, np.ndarray], steps: int, burn_in: int) -> float:
+def ours_update_fn(algo: str, data: dict[str, np.ndarray]) -> Callable[[int], None]:
+    """n -> run n of our gradient updates, each on a fresh batch (the runner's exact call)."""
     obs_dim, act_dim = data["obs"].shape[1], data["actions"].shape[1]
     buffer = BufferConfig(buffer_size=len(data["obs"]), batch_size=256)
     net = NetConfig(net_arch=(256, 256))
@@ -58,36 +61,50 @@ def ours_updates_per_second(algo: str, data: dict[str, np.ndarray], steps: int, 
         for _ in range(n):
             learner.update(replay.sample(256).normalized(learner.normalizer))
 
-    run(burn_in)
-    start = time.perf_counter()
-    run(steps)
-    return steps / (time.perf_counter() - start)
+    return run
 
 
-def sb3_updates_per_second(algo: str, data: dict[str, np.ndarray], steps: int, burn_in: int) -> float:
+def sb3_update_fn(algo: str, data: dict[str, np.ndarray]) -> Callable[[int], None]:
+    """n -> SB3's own `train(gradient_steps=n, batch_size=256)` (its per-step logging syncs included)."""
     from stable_baselines3 import SAC, TD3
+    from stable_baselines3.common.logger import configure
 
     obs_dim, act_dim = data["obs"].shape[1], data["actions"].shape[1]
     cls = SAC if algo == "sac" else TD3
     model = cls("MlpPolicy", _BoxEnv(obs_dim, act_dim), buffer_size=len(data["obs"]), batch_size=256,
                 policy_kwargs={"net_arch": [256, 256]}, device="cpu", seed=0)
-    from stable_baselines3.common.logger import configure
-
     model.set_logger(configure(None, [""]))
     buf = model.replay_buffer
     for i in range(len(data["obs"])):
         buf.add(data["obs"][i:i + 1], data["next_obs"][i:i + 1], data["actions"][i:i + 1], data["rewards"][i:i + 1],
                 data["terminated"][i:i + 1].astype(bool), [{}])
-    model.train(gradient_steps=burn_in, batch_size=256)
-    start = time.perf_counter()
-    model.train(gradient_steps=steps, batch_size=256)
-    return steps / (time.perf_counter() - start)
+    return lambda n: model.train(gradient_steps=n, batch_size=256)
+
+
+def interleaved_rates(runs: dict[str, Callable[[int], None]], steps: int, blocks: int,
+                      burn_in: int) -> dict[str, list[float]]:
+    """Updates/s per block for each side, the sides taking turns block by block.
+
+    Turns matter on a shared machine: throughput drifts by 20-30% over seconds, so timing one side after
+    the other can hand either side a slow period; alternating blocks gives both the same conditions.
+    """
+    for run in runs.values():
+        run(burn_in)
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    block = max(1, steps // blocks)
+    for _ in range(blocks):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run(block)
+            rates[name].append(block / (time.perf_counter() - start))
+    return rates
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algos", nargs="+", default=["sac", "td3"], choices=["sac", "td3"])
     parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--blocks", type=int, default=10, help="turns each side takes (interleaved)")
     parser.add_argument("--burn-in", type=int, default=200)
     parser.add_argument("--obs-dim", type=int, default=89)
     parser.add_argument("--act-dim", type=int, default=12)
@@ -101,9 +118,12 @@ def main() -> None:
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, obs {args.obs_dim}, act {args.act_dim}, "
           f"batch 256, net [256, 256], {args.steps} timed updates after {args.burn_in} burn-in")
     for algo in args.algos:
-        sb3 = sb3_updates_per_second(algo, data, args.steps, args.burn_in)
-        ours = ours_updates_per_second(algo, data, args.steps, args.burn_in)
-        print(f"{algo.upper()}: ours {ours:8.1f} upd/s | SB3 {sb3:8.1f} upd/s | ratio {ours / sb3:5.2f}x")
+        rates = interleaved_rates({"ours": ours_update_fn(algo, data), "sb3": sb3_update_fn(algo, data)},
+                                  args.steps, args.blocks, args.burn_in)
+        ratios = np.array(rates["ours"]) / np.array(rates["sb3"])
+        print(f"{algo.upper()}: ours {np.median(rates['ours']):8.1f} upd/s | SB3 {np.median(rates['sb3']):8.1f} upd/s"
+              f" | ratio {np.median(ratios):5.2f}x (median of {len(ratios)} blocks, "
+              f"range {ratios.min():.2f}-{ratios.max():.2f})")
 
 
 if __name__ == "__main__":

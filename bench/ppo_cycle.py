@@ -2,7 +2,8 @@
 
 Both run SB3's default PPO (n_steps 2048, batch 64, 10 epochs, [64, 64] Tanh) on the same env for
 `--cycles` cycles after one burn-in cycle; each side's cycle time is measured between the starts of
-consecutive rollouts (SB3: a callback; ours: the runner's log records at every 2048 timesteps).
+consecutive rollouts (SB3: a callback; ours: the runner's log records at every 2048 timesteps). The
+sides take turns `--repeats` times, as the machine's speed drifts over seconds on shared hardware.
 
     python bench/ppo_cycle.py --env-id Pendulum-v1 --cycles 5
 """
@@ -66,13 +67,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env-id", default="Pendulum-v1")
     parser.add_argument("--cycles", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs per side, taking turns (the ratio is the median over the pairs)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    sb3 = sb3_cycle_seconds(args.env_id, args.cycles)
-    ours = ours_cycle_seconds(args.env_id, args.cycles)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {args.env_id}, n_steps {N_STEPS}, "
-          f"batch 64, 10 epochs, [64, 64] Tanh, mean of {args.cycles} cycles after burn-in")
-    print(f"PPO cycle: ours {ours:6.3f} s | SB3 {sb3:6.3f} s | speed-up {sb3 / ours:5.2f}x")
+          f"batch 64, 10 epochs, [64, 64] Tanh, mean of {args.cycles} cycles after burn-in per run")
+    pairs = []
+    for repeat in range(args.repeats):
+        sb3 = sb3_cycle_seconds(args.env_id, args.cycles)
+        ours = ours_cycle_seconds(args.env_id, args.cycles)
+        pairs.append((ours, sb3))
+        print(f"run {repeat + 1}: ours {ours:6.3f} s | SB3 {sb3:6.3f} s | speed-up {sb3 / ours:5.2f}x", flush=True)
+    ours, sb3 = np.median(pairs, axis=0)
+    speed_ups = [s / o for o, s in pairs]
+    print(f"PPO cycle: ours {ours:6.3f} s | SB3 {sb3:6.3f} s | speed-up {np.median(speed_ups):5.2f}x "
+          f"(median of {len(pairs)} runs, range {min(speed_ups):.2f}-{max(speed_ups):.2f})")
 
 
 if __name__ == "__main__":

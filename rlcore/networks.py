@@ -165,20 +165,23 @@ class ActorCritic(nn.Module):
         self.action_net = nn.Linear(net.net_arch[-1], act_dim)
         self.value_net = nn.Linear(net.net_arch[-1], 1)
         self._activation = _FUNCTIONAL[net.activation]
+        self._policy_layers = tuple(linear_layers(self.mlp_extractor.policy_net))
+        self._value_layers = tuple(linear_layers(self.mlp_extractor.value_net))
         _orthogonal_init(self)
 
-    def _trunk(self, trunk: nn.Sequential, obs: torch.Tensor) -> torch.Tensor:
-        """The same arithmetic as trunk(obs), without nn.Module call overhead per layer: PPO runs these
-        small MLPs once per env step and twice per minibatch, where the dispatch cost rivals the math."""
+    def _trunk(self, layers: tuple[nn.Linear, ...], obs: torch.Tensor) -> torch.Tensor:
+        """The same arithmetic as the trunk's Sequential, without nn.Module call overhead per layer (the
+        layers are looked up once, at construction): PPO runs these small MLPs once per env step and twice
+        per minibatch, where the dispatch cost rivals the math."""
         x = obs
-        for layer in trunk[::2]:
+        for layer in layers:
             x = self._activation(F.linear(x, layer.weight, layer.bias))
         return x
 
     def mean(self, obs: torch.Tensor) -> torch.Tensor:
         """The Gaussian mean over unsquashed actions (B, A)."""
         head = self.action_net
-        return F.linear(self._trunk(self.mlp_extractor.policy_net, obs), head.weight, head.bias)
+        return F.linear(self._trunk(self._policy_layers, obs), head.weight, head.bias)
 
     def sample_action(self, obs: torch.Tensor) -> torch.Tensor:
         """An unclipped Gaussian sample (B, A), without its log-probability (acting needs none)."""
@@ -204,7 +207,7 @@ class ActorCritic(nn.Module):
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """V(obs), shape (B,)."""
         head = self.value_net
-        return F.linear(self._trunk(self.mlp_extractor.value_net, obs), head.weight, head.bias).squeeze(-1)
+        return F.linear(self._trunk(self._value_layers, obs), head.weight, head.bias).squeeze(-1)
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         """The deployed action: the Gaussian mean clipped to [-1, 1] (SB3 clips to the bounds)."""
