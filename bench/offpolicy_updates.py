@@ -21,6 +21,7 @@ import torch
 
 from rlcore.algos import build_algorithm
 from rlcore.buffers import ReplayBuffer
+from rlcore.cliutil import UsageError, resolve_device
 from rlcore.config import BufferConfig, NetConfig, SACConfig, TD3Config
 
 
@@ -47,14 +48,15 @@ def _transitions(n: int, obs_dim: int, act_dim: int, seed: int = 0) -> dict[str,
             "terminated": (rng.uniform(size=n) < 0.01).astype(np.float32)}
 
 
-def ours_update_fn(algo: str, data: dict[str, np.ndarray]) -> Callable[[int], None]:
+def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu") -> Callable[[int], None]:
     """n -> run n of our gradient updates, each on a fresh batch (the runner's exact call)."""
     obs_dim, act_dim = data["obs"].shape[1], data["actions"].shape[1]
     buffer = BufferConfig(buffer_size=len(data["obs"]), batch_size=256)
     net = NetConfig(net_arch=(256, 256))
     cfg = SACConfig(net=net, buffer=buffer) if algo == "sac" else TD3Config(net=net, buffer=buffer)
-    learner = build_algorithm(algo, obs_dim, -np.ones(act_dim, np.float32), np.ones(act_dim, np.float32), cfg)
-    replay = ReplayBuffer(obs_dim, act_dim, len(data["obs"]), seed=0)
+    learner = build_algorithm(algo, obs_dim, -np.ones(act_dim, np.float32), np.ones(act_dim, np.float32), cfg,
+                              device)
+    replay = ReplayBuffer(obs_dim, act_dim, len(data["obs"]), device, seed=0)
     replay.add(*(torch.as_tensor(data[k]) for k in ("obs", "actions", "rewards", "next_obs", "terminated")))
 
     def run(n: int) -> None:
@@ -64,7 +66,7 @@ def ours_update_fn(algo: str, data: dict[str, np.ndarray]) -> Callable[[int], No
     return run
 
 
-def sb3_update_fn(algo: str, data: dict[str, np.ndarray]) -> Callable[[int], None]:
+def sb3_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu") -> Callable[[int], None]:
     """n -> SB3's own `train(gradient_steps=n, batch_size=256)` (its per-step logging syncs included)."""
     from stable_baselines3 import SAC, TD3
     from stable_baselines3.common.logger import configure
@@ -72,7 +74,7 @@ def sb3_update_fn(algo: str, data: dict[str, np.ndarray]) -> Callable[[int], Non
     obs_dim, act_dim = data["obs"].shape[1], data["actions"].shape[1]
     cls = SAC if algo == "sac" else TD3
     model = cls("MlpPolicy", _BoxEnv(obs_dim, act_dim), buffer_size=len(data["obs"]), batch_size=256,
-                policy_kwargs={"net_arch": [256, 256]}, device="cpu", seed=0)
+                policy_kwargs={"net_arch": [256, 256]}, device=device, seed=0)
     model.set_logger(configure(None, [""]))
     buf = model.replay_buffer
     for i in range(len(data["obs"])):
@@ -81,21 +83,28 @@ def sb3_update_fn(algo: str, data: dict[str, np.ndarray]) -> Callable[[int], Non
     return lambda n: model.train(gradient_steps=n, batch_size=256)
 
 
-def interleaved_rates(runs: dict[str, Callable[[int], None]], steps: int, blocks: int,
-                      burn_in: int) -> dict[str, list[float]]:
+def interleaved_rates(runs: dict[str, Callable[[int], None]], steps: int, blocks: int, burn_in: int,
+                      device: str = "cpu") -> dict[str, list[float]]:
     """Updates/s per block for each side, the sides taking turns block by block.
 
     Turns matter on a shared machine: throughput drifts by 20-30% over seconds, so timing one side after
     the other can hand either side a slow period; alternating blocks gives both the same conditions.
+    On a GPU each block ends with a synchronize, so queued kernels count in the block that queued them.
     """
+    def finish() -> None:
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize(device)
+
     for run in runs.values():
         run(burn_in)
+    finish()
     rates: dict[str, list[float]] = {name: [] for name in runs}
     block = max(1, steps // blocks)
     for _ in range(blocks):
         for name, run in runs.items():
             start = time.perf_counter()
             run(block)
+            finish()
             rates[name].append(block / (time.perf_counter() - start))
     return rates
 
@@ -109,17 +118,24 @@ def main() -> None:
     parser.add_argument("--obs-dim", type=int, default=89)
     parser.add_argument("--act-dim", type=int, default=12)
     parser.add_argument("--buffer", type=int, default=20_000)
+    parser.add_argument("--device", default="cpu", help="torch device for both sides: cpu, cuda, cuda:1, auto")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     args = parser.parse_args()
+    try:
+        args.device = str(resolve_device(args.device))
+    except UsageError as exc:
+        parser.error(str(exc))
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     data = _transitions(args.buffer, args.obs_dim, args.act_dim)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, obs {args.obs_dim}, act {args.act_dim}, "
+    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
+          f"obs {args.obs_dim}, act {args.act_dim}, "
           f"batch 256, net [256, 256], {args.steps} timed updates after {args.burn_in} burn-in")
     for algo in args.algos:
-        rates = interleaved_rates({"ours": ours_update_fn(algo, data), "sb3": sb3_update_fn(algo, data)},
-                                  args.steps, args.blocks, args.burn_in)
+        rates = interleaved_rates({"ours": ours_update_fn(algo, data, args.device),
+                                   "sb3": sb3_update_fn(algo, data, args.device)},
+                                  args.steps, args.blocks, args.burn_in, args.device)
         ratios = np.array(rates["ours"]) / np.array(rates["sb3"])
         print(f"{algo.upper()}: ours {np.median(rates['ours']):8.1f} upd/s | SB3 {np.median(rates['sb3']):8.1f} upd/s"
               f" | ratio {np.median(ratios):5.2f}x (median of {len(ratios)} blocks, "

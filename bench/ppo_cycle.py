@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from rlcore.algos import build_algorithm
+from rlcore.cliutil import UsageError, resolve_device
 from rlcore.config import PPOConfig
 from rlcore.gym_env import make_gym_vec_env
 from rlcore.logger import RunLogger
@@ -28,10 +29,10 @@ from rlcore.runner import RunConfig, Runner, check_box_spaces
 N_STEPS = 2048
 
 
-def ours_cycle_seconds(env_id: str, cycles: int) -> float:
+def ours_cycle_seconds(env_id: str, cycles: int, device: str = "cpu") -> float:
     env = make_gym_vec_env(env_id, 1)
     obs_dim, low, high = check_box_spaces(env)
-    learner = build_algorithm("ppo", obs_dim, low, high, PPOConfig(n_steps=N_STEPS, ent_coef=0.0))
+    learner = build_algorithm("ppo", obs_dim, low, high, PPOConfig(n_steps=N_STEPS, ent_coef=0.0), device)
     with tempfile.TemporaryDirectory() as tmp:
         logger = RunLogger(Path(tmp), tensorboard=False, verbose=False)
         run = RunConfig(total_timesteps=N_STEPS * (cycles + 1), log_interval=N_STEPS)
@@ -41,7 +42,7 @@ def ours_cycle_seconds(env_id: str, cycles: int) -> float:
     return float(np.mean(np.diff(times)))
 
 
-def sb3_cycle_seconds(env_id: str, cycles: int) -> float:
+def sb3_cycle_seconds(env_id: str, cycles: int, device: str = "cpu") -> float:
     import gymnasium as gym
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
@@ -58,7 +59,7 @@ def sb3_cycle_seconds(env_id: str, cycles: int) -> float:
             return True
 
     stamp = Stamp()
-    model = PPO("MlpPolicy", gym.make(env_id), n_steps=N_STEPS, device="cpu", seed=0)
+    model = PPO("MlpPolicy", gym.make(env_id), n_steps=N_STEPS, device=device, seed=0)
     model.learn(N_STEPS * (cycles + 2), callback=stamp)
     return float(np.mean(np.diff(stamp.starts[1:cycles + 2])))
 
@@ -67,16 +68,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env-id", default="Pendulum-v1")
     parser.add_argument("--cycles", type=int, default=5)
+    parser.add_argument("--device", default="cpu", help="torch device for both sides: cpu, cuda, cuda:1, auto")
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs per side, taking turns (the ratio is the median over the pairs)")
     args = parser.parse_args()
+    try:
+        args.device = str(resolve_device(args.device))
+    except UsageError as exc:
+        parser.error(str(exc))
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {args.env_id}, n_steps {N_STEPS}, "
-          f"batch 64, 10 epochs, [64, 64] Tanh, mean of {args.cycles} cycles after burn-in per run")
+    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, {args.env_id}, "
+          f"n_steps {N_STEPS}, batch 64, 10 epochs, [64, 64] Tanh, mean of {args.cycles} cycles after burn-in per run")
     pairs = []
     for repeat in range(args.repeats):
-        sb3 = sb3_cycle_seconds(args.env_id, args.cycles)
-        ours = ours_cycle_seconds(args.env_id, args.cycles)
+        sb3 = sb3_cycle_seconds(args.env_id, args.cycles, args.device)
+        ours = ours_cycle_seconds(args.env_id, args.cycles, args.device)
         pairs.append((ours, sb3))
         print(f"run {repeat + 1}: ours {ours:6.3f} s | SB3 {sb3:6.3f} s | speed-up {sb3 / ours:5.2f}x", flush=True)
     ours, sb3 = np.median(pairs, axis=0)
