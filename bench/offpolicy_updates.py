@@ -7,6 +7,7 @@ ours through `update(replay.sample(...))`, the runner's exact call. A burn-in is
 take turns in blocks so both see the same machine conditions; the ratio is the median over blocks.
 
     python bench/offpolicy_updates.py --algos sac td3 --steps 2000 --obs-dim 89 --act-dim 12
+    python bench/offpolicy_updates.py --profile    # + FLOPs, matrix-product time and the GEMM peak
 """
 
 from __future__ import annotations
@@ -109,6 +110,40 @@ def interleaved_rates(runs: dict[str, Callable[[int], None]], steps: int, blocks
     return rates
 
 
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def gemm_peak_gflops(size: int = 256, seconds: float = 1.0) -> float:
+    """fp32 GFLOP/s of a size^3 matrix product on the CPU: the ceiling of an update made of such products."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(20):
+        a @ b
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+    return 2 * size ** 3 * count / (time.perf_counter() - start) / 1e9
+
+
+def update_profile(algo: str, data: dict[str, np.ndarray], updates: int = 100) -> tuple[float, float, float]:
+    """(MFLOP per update, ms in matrix products per update, ms in all ops per update) of our CPU update: the
+    FLOPs counted by torch's FlopCounterMode, the times by the torch profiler (self CPU time per op)."""
+    from torch.profiler import ProfilerActivity, profile
+    from torch.utils.flop_counter import FlopCounterMode
+
+    run = ours_update_fn(algo, data)
+    run(50)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        run(2)  # TD3's actor step runs every other update
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run(updates)
+    events = prof.key_averages()
+    matmul_us = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)
+    total_us = sum(e.self_cpu_time_total for e in events)
+    return counter.get_total_flops() / 2 / 1e6, matmul_us / updates / 1e3, total_us / updates / 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algos", nargs="+", default=["sac", "td3"], choices=["sac", "td3"])
@@ -120,11 +155,16 @@ def main() -> None:
     parser.add_argument("--buffer", type=int, default=20_000)
     parser.add_argument("--device", default="cpu", help="torch device for both sides: cpu, cuda, cuda:1, auto")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    parser.add_argument("--profile", action="store_true",
+                        help="CPU: also print the FLOPs of our update, the time its matrix products take (torch "
+                        "profiler) and the machine's fp32 matrix-product peak, which bound the ratio")
     args = parser.parse_args()
     try:
         args.device = str(resolve_device(args.device))
     except UsageError as exc:
         parser.error(str(exc))
+    if args.profile and args.device != "cpu":
+        parser.error("--profile measures the CPU update; leave --device at cpu")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -140,6 +180,13 @@ def main() -> None:
         print(f"{algo.upper()}: ours {np.median(rates['ours']):8.1f} upd/s | SB3 {np.median(rates['sb3']):8.1f} upd/s"
               f" | ratio {np.median(ratios):5.2f}x (median of {len(ratios)} blocks, "
               f"range {ratios.min():.2f}-{ratios.max():.2f})")
+    if args.profile:
+        peak = gemm_peak_gflops()
+        print(f"fp32 256x256x256 matrix product: {peak:.0f} GFLOP/s")
+        for algo in args.algos:
+            mflop, matmul_ms, total_ms = update_profile(algo, data)
+            print(f"{algo.upper()} update (ours): {mflop:.0f} MFLOP = {mflop / peak:.1f} ms at that peak; profiled "
+                  f"{matmul_ms:.1f} ms in matrix products of {total_ms:.1f} ms in all ops (profiler overhead included)")
 
 
 if __name__ == "__main__":

@@ -53,8 +53,10 @@ def run_lockstep(make_env: Callable[[], gym.Env], reset_seeds: Sequence[int], ac
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if not reset_seeds:
         return
-    envs = [make_env() for _ in range(min(batch_size, len(reset_seeds)))]
+    envs: list[gym.Env] = []
     try:
+        for _ in range(min(batch_size, len(reset_seeds))):
+            envs.append(make_env())  # inside the try: envs built before a failing one are closed too
         action_shape = envs[0].action_space.shape
         obs = np.zeros((len(envs), *envs[0].observation_space.shape), np.float32)
         episode = [0] * len(envs)

@@ -193,8 +193,8 @@ class RolloutBuffer:
         """GAE backwards over the rollout; `last_values` = V(obs after the last step), shape (n_envs,).
 
         The recursion is sequential in time, so it runs in numpy on the host (one copy each way per
-        rollout): n_steps iterations of torch ops cost ~20 us each in dispatch alone, on a GPU one kernel
-        launch per op.
+        rollout): as torch ops, each of the n_steps iterations cost ~20 us in dispatch alone on a CPU (~40 ms per
+        2048-step rollout), and on a GPU each op is one kernel launch.
         """
         rewards, values = self.rewards.cpu().numpy(), self.values.cpu().numpy()
         next_nonterminal = 1.0 - self.episode_ends.cpu().numpy()

@@ -100,10 +100,7 @@ class SACActor(nn.Module):
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised squashed sample and its log-probability, shape (B, A) and (B,)."""
-        mean, log_std = self(obs)
-        u = mean + log_std.exp() * torch.randn_like(mean)
-        action = torch.tanh(u)
-        return action, squashed_log_prob(u, mean, log_std)
+        return squashed_sample(*self(obs))
 
     def trunk(self) -> list[nn.Linear]:
         """latent_pi layers, then the mean head and the log-std head."""
@@ -111,6 +108,13 @@ class SACActor(nn.Module):
 
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def squashed_sample(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """a = tanh(mean + std * noise) and log pi(a), from the actor's outputs (callers that also need the mean,
+    e.g. SAC's anchor on tanh(mean), run the network once)."""
+    u = mean + log_std.exp() * torch.randn_like(mean)
+    return torch.tanh(u), squashed_log_prob(u, mean, log_std)
 
 
 def squashed_log_prob(u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
@@ -197,7 +201,11 @@ class ActorCritic(nn.Module):
 
     def log_prob(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """log N(actions; mean(obs), exp(log_std)) summed over action dims, shape (B,)."""
-        z = (actions - self.mean(obs)) * torch.exp(-self.log_std)
+        return self.log_prob_at(self.mean(obs), actions)
+
+    def log_prob_at(self, mean: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """log_prob for an already computed mean (PPO's anchor needs the mean too: one trunk pass)."""
+        z = (actions - mean) * torch.exp(-self.log_std)
         return (-0.5 * z.square() - self.log_std - _LOG_SQRT_2PI).sum(-1)
 
     def entropy(self) -> torch.Tensor:

@@ -142,7 +142,8 @@ class PPO:
 
     def _update_minibatch(self, mb: RolloutBatch, policy_on: bool = True) -> dict[str, torch.Tensor]:
         cfg = self.cfg
-        log_prob = self.model.log_prob(mb.obs, mb.actions)
+        mean = self.model.mean(mb.obs)
+        log_prob = self.model.log_prob_at(mean, mb.actions)
         values = self.model.value(mb.obs)
 
         advantages = mb.advantages
@@ -159,7 +160,7 @@ class PPO:
             if cfg.anchor_coef > 0 and self.anchor is not None:  # detail 12
                 with torch.no_grad():
                     anchor_mean = self.anchor.mean(mb.obs)
-                loss = loss + cfg.anchor_coef * (self.model.mean(mb.obs) - anchor_mean).square().mean()
+                loss = loss + cfg.anchor_coef * (mean - anchor_mean).square().mean()
 
         self.params.zero_grad()
         loss.backward()

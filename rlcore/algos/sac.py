@@ -37,7 +37,7 @@ from rlcore.algos.td3 import demo_mse, regularised_actor_loss
 from rlcore.buffers import Batch
 from rlcore.config import SACConfig
 from rlcore.freeze import FreezeSchedule
-from rlcore.networks import SACActor, TwinCritic
+from rlcore.networks import SACActor, TwinCritic, squashed_sample
 from rlcore.normalizer import RunningNormalizer
 from rlcore.optim import frozen_copy, make_adam, soft_update
 from rlcore.policy import DeployedPolicy
@@ -109,7 +109,8 @@ class SAC:
         return critic_loss.detach()
 
     def _update_actor(self, batch: Batch, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        actions, log_prob = self.actor.sample(batch.obs)
+        mean, log_std = self.actor(batch.obs)
+        actions, log_prob = squashed_sample(mean, log_std)
         self.critic.requires_grad_(False)  # gradients flow to the action only (detail 3)
         q1, q2 = self.critic(batch.obs, actions)
         self.critic.requires_grad_(True)
@@ -120,7 +121,7 @@ class SAC:
         if self.cfg.anchor_coef > 0 and self.anchor is not None:  # detail 9
             with torch.no_grad():
                 anchor_actions = self.anchor.deterministic(batch.obs)
-            anchor_term = (self.actor.deterministic(batch.obs) - anchor_actions).square().mean()
+            anchor_term = (torch.tanh(mean) - anchor_actions).square().mean()
         actor_loss = regularised_actor_loss(q, (alpha * log_prob - q).mean(), bc_term, anchor_term,
                                             self.cfg.bc_coef, self.cfg.anchor_coef)
         self.actor_optimizer.zero_grad(set_to_none=True)
