@@ -14,7 +14,9 @@ import gymnasium as gym
 import sai_mujoco  # noqa: F401  (registers the LowerT1* ids; does not import mujoco, so MUJOCO_GL can still be set)
 
 from envs.command import CommandOptions, MacroBonus, command_wrapper
+from envs.fastsim import FastSoccerEnv, FusedPDRepeat, check_sim
 from envs.tasks import get_task
+from envs.vector import BatchVectorEnv, ShardedVectorEnv
 from envs.wrappers import (
     ACTION_MODES,
     DEFAULT_PD_SCALE,
@@ -48,6 +50,7 @@ def make_env(
     max_episode_steps: int | None = None,
     lean_info: bool = False,
     command: CommandOptions | None = None,
+    sim: str = "official",
 ) -> Callable[[], gym.Env]:
     """A thunk building one wrapped soccer env; its action space is Box(-1, 1, (12,)) (Box(-1, 1, (3,)) in
     command mode), its obs 89-dim.
@@ -58,9 +61,13 @@ def make_env(
     `lean_info` keeps only the terminal reward_terms in info (for training vector envs).
     `command` configures action_mode "command" (None there: CommandOptions(), the controller from the hub);
     its controller and macro files are loaded here, once per process, so bad files fail before any env.
+    `sim` "fast" steps the task with our twin (envs/fastsim.py: the official env's model, data and reset,
+    equal step for step); "official" with sai_mujoco's own step. In pd mode the fast twin runs the PD law and
+    the action repeat in one fused loop (FusedPDRepeat) instead of PDAction + ActionRepeat.
     The env's metadata holds the raw torque bounds and the action/reward settings (for the exporter).
     """
     spec = get_task(task)
+    check_sim(sim)
     if action_mode not in ACTION_MODES:
         raise ValueError(f"unknown action_mode {action_mode!r}; choose from {', '.join(ACTION_MODES)}")
     if reward_profile not in REWARD_PROFILES:
@@ -84,20 +91,30 @@ def make_env(
         )
     render_kwargs = {} if render_size is None else {"width": render_size[0], "height": render_size[1]}
 
+    fused_pd = sim == "fast" and action_mode == "pd"
+
     def thunk() -> gym.Env:
-        env = gym.make(spec.env_id, render_mode=render_mode, max_episode_steps=max_episode_steps, **render_kwargs)
+        if sim == "fast":
+            official = gym.make(spec.env_id, render_mode=render_mode, **render_kwargs)
+            env = FastSoccerEnv(official, spec, max_episode_steps=max_episode_steps)
+        else:
+            env = gym.make(spec.env_id, render_mode=render_mode, max_episode_steps=max_episode_steps,
+                           **render_kwargs)
         base = env.unwrapped
         if reward_profile in SHAPING_PROFILES:
             # An instance attribute: the class-level reward_config dict stays untouched.
             base.reward_config = adjust_reward_config(base.reward_config, reward_profile)
         if action_mode == "command":
             env = command_wrapper(env, spec, command)
+        elif fused_pd:
+            env = FusedPDRepeat(env, pd_scale, action_repeat)
         elif action_mode == "pd":
             env = PDAction(env, pd_scale)
         else:
             env = TorqueAction(env)
         action_wrapper = type(env)
-        if action_repeat > 1:
+        repeat_wrapper = action_repeat if not fused_pd else 1
+        if repeat_wrapper > 1:
             env = ActionRepeat(env, action_repeat)
         env = PreprocessObs(env, spec)
         if reward_profile == "competition":
@@ -109,7 +126,7 @@ def make_env(
             env = bonus(env, spec, command.macro_reward)
         if lean_info:
             env = LeanInfo(env)
-        check_wrapper_order(env, expected_wrapper_order(action_wrapper, action_repeat, reward_profile, lean_info,
+        check_wrapper_order(env, expected_wrapper_order(action_wrapper, repeat_wrapper, reward_profile, lean_info,
                                                         bonus))
         env.metadata = {
             **env.metadata,
@@ -120,6 +137,7 @@ def make_env(
             "pd_scale": pd_scale,
             "action_repeat": action_repeat,
             "reward_profile": reward_profile,
+            "sim": sim,
             **({"command": dataclasses.asdict(command)} if command is not None else {}),
         }
         if seed is not None:
@@ -141,17 +159,27 @@ def make_vec_env(
     max_episode_steps: int | None = None,
     lean_info: bool = True,
     command: CommandOptions | None = None,
+    sim: str = "official",
+    workers: int = 1,
 ) -> gym.vector.VectorEnv:
     """A gymnasium vector env, env i running task_list[i] seeded seed + i, with SAME_STEP autoreset.
 
     The final obs of an ended episode is in info["final_obs"] (mask info["_final_obs"]). `lean_info`
     defaults to True here: training needs no per-step info, and aggregating it is costly (see LeanInfo).
     At 500 Hz "sync" is faster than "async" unless each step does many physics steps (action_repeat).
+    With `sim="fast"` the envs are our twins (make_env) in an envs.vector.BatchVectorEnv; `workers` > 1
+    shards them over that many processes (envs.vector.ShardedVectorEnv, for either sim; `vec_env` must
+    then be "sync").
     """
     if vec_env not in VEC_ENVS:
         raise ValueError(f"unknown vec_env {vec_env!r}; choose from {', '.join(VEC_ENVS)}")
     if not task_list:
         raise ValueError("task_list must name at least one task")
+    check_sim(sim)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= len(task_list):
+        raise ValueError(f"workers must be an integer in [1, n_envs={len(task_list)}], got {workers!r}")
+    if workers > 1 and vec_env != "sync":
+        raise ValueError("workers > 1 shards the envs over processes itself; use vec_env 'sync' with it")
     fns = [
         make_env(
             task,
@@ -163,8 +191,13 @@ def make_vec_env(
             max_episode_steps=max_episode_steps,
             lean_info=lean_info,
             command=command,
+            sim=sim,
         )
         for i, task in enumerate(task_list)
     ]
+    if workers > 1:
+        return ShardedVectorEnv(fns, workers)
+    if sim == "fast":
+        return BatchVectorEnv(fns)
     vector_cls = gym.vector.SyncVectorEnv if vec_env == "sync" else gym.vector.AsyncVectorEnv
     return vector_cls(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
