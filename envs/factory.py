@@ -94,6 +94,8 @@ def make_env(
     fused_pd = sim == "fast" and action_mode == "pd"
 
     def thunk() -> gym.Env:
+        import sai_mujoco  # noqa: F401  (registers the ids in a worker process that unpickled this thunk)
+
         if sim == "fast":
             official = gym.make(spec.env_id, render_mode=render_mode, **render_kwargs)
             env = FastSoccerEnv(official, spec, max_episode_steps=max_episode_steps)
