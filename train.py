@@ -28,6 +28,7 @@ from bc.prefill import PREFILL_METRIC, prefill_replay
 from bc.warmstart import BC_INIT_STD, check_bc_compatible, load_bc_into, unseen_tasks, validate_bc_flags
 from envs.command import CommandOptions, MacroReward
 from envs.factory import ACTION_MODES, REWARD_PROFILES, make_vec_env
+from envs.fastsim import SIMS
 from envs.hub import configure_hf
 from envs.preprocess import OBS_DIM
 from envs.tasks import KTT_STEPS_WEIGHT, build_task_list, parse_task_names, parse_task_weights
@@ -49,7 +50,7 @@ from submission import MODEL_FILES, WarmStart, real_action_bounds
 from submission.best import BestModels, write_run_model
 
 SOCCER_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 6, "eval_freq": 50_000, "eval_episodes": 2,
-                   "eval_seeds": "0,1,2,3"}
+                   "eval_seeds": "0,1,2,3", "sim": "fast"}
 """Run defaults on the soccer tasks, from the seed pipeline (seed_workflow.md 8.1), except eval_episodes:
 per eval seed per task, 2 instead of the seed's 8 (which cost 96 full episodes per evaluation)."""
 GENERIC_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 1, "eval_freq": 0, "eval_episodes": 10, "eval_seeds": "0"}
@@ -191,6 +192,11 @@ def build_parser() -> ArgumentParser:
                         "DIR/hub)")
     soccer.add_argument("--max-episode-steps", type=int, help="cut episodes (training and evaluation) at this many "
                         "steps instead of the tasks' 5000: for smoke tests; the competition runs 5000")
+    soccer.add_argument("--sim", choices=SIMS, help="simulator of the training envs and the training-time "
+                        "evaluations: fast (our twin of each task: sai_mujoco's model and reset, equal to its step "
+                        "for step, several times faster) or official (sai_mujoco's own step) (default fast)")
+    soccer.add_argument("--env-workers", type=int, default=1, help="shard the training envs over this many worker "
+                        "processes, one per core (default 1: all envs in this process)")
     soccer.add_argument("--ktt-steps-weight", type=float, default=KTT_STEPS_WEIGHT,
                         help=f"kick_to_target steps weight of the official score (default {KTT_STEPS_WEIGHT})")
 
@@ -314,7 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reward_profile == "base":  # the seed's alias: the raw env reward
         args.reward_profile = "env"
     configure_hf(args.hf_token, args.hf_home)
-    for flag in ("total_timesteps", "n_envs", "eval_episodes", "log_interval", "action_repeat", "max_episode_steps"):
+    if args.env_id is not None and (args.sim is not None or args.env_workers != 1):
+        raise UsageError("--sim and --env-workers apply to the soccer tasks, not to --env-id")
+    for flag in ("total_timesteps", "n_envs", "eval_episodes", "log_interval", "action_repeat", "max_episode_steps",
+                 "env_workers"):
         if getattr(args, flag) is not None and getattr(args, flag) <= 0:
             raise UsageError(f"--{flag.replace('_', '-')} must be > 0, got {getattr(args, flag)}")
     eval_seeds = parse_int_list(args.eval_seeds, "--eval-seeds")
@@ -560,7 +569,7 @@ def build_soccer(args, eval_seeds: list[int]):
     try:
         env = make_vec_env(task_list, seed=args.seed, vec_env=args.vec_env, action_mode=args.action_mode,
                            reward_profile=args.reward_profile, action_repeat=args.action_repeat, command=command,
-                           max_episode_steps=args.max_episode_steps)
+                           max_episode_steps=args.max_episode_steps, sim=args.sim, workers=args.env_workers)
     except ValueError as exc:  # bad or unreachable controller / macro files included (envs.hub.HubUnavailable)
         raise UsageError(str(exc)) from None
 
@@ -568,7 +577,7 @@ def build_soccer(args, eval_seeds: list[int]):
         result = evaluate_soccer(policy.predict, trained, args.eval_episodes, eval_seeds,
                                  ktt_steps_weight=args.ktt_steps_weight, action_mode=args.action_mode,
                                  action_repeat=args.action_repeat, command=command,
-                                 max_episode_steps=args.max_episode_steps)
+                                 max_episode_steps=args.max_episode_steps, sim=args.sim)
         scores = {} if args.legacy_only_eval else competition_metrics(result)
         if not args.competition_only_eval:
             scores.update(legacy_metrics(result, args.steps_weight))
@@ -576,7 +585,8 @@ def build_soccer(args, eval_seeds: list[int]):
 
     counts = ", ".join(f"{t} x{task_list.count(t)}" for t in trained)
     metadata = {"tasks": trained, "task_list": list(task_list), "action_mode": args.action_mode,
-                "action_repeat": args.action_repeat, "reward_profile": args.reward_profile, "obs_dim": OBS_DIM}
+                "action_repeat": args.action_repeat, "reward_profile": args.reward_profile, "obs_dim": OBS_DIM,
+                "sim": args.sim}
     if command is not None:
         metadata["command"] = dataclasses.asdict(command)
     return env, evaluate, metadata, f"soccer ({counts})"

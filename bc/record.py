@@ -21,6 +21,7 @@ from bc.policies import load_policy_source
 from bc.rollouts import Episode, RecordOptions, record_rollouts, rollout_arrays
 from bc.train import resolve_device
 from envs.factory import ACTION_MODES, REWARD_PROFILES
+from envs.fastsim import SIMS
 from envs.tasks import parse_task_names
 from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, run_cli
 
@@ -43,6 +44,8 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--reward-profile", choices=sorted(REWARD_PROFILES), default="competition",
                         help="reward stored with each transition (default competition, as train.py)")
     parser.add_argument("--max-episode-steps", type=int, help="override the 5000-step time limit")
+    parser.add_argument("--sim", choices=SIMS, default="fast", help="simulator: fast (our twin of each task, equal "
+                        "to sai_mujoco step for step) or official (default fast)")
     parser.add_argument("--batch-size", type=int, default=8, help="episodes run in lock-step (default 8)")
     parser.add_argument("--device", default="cpu", help="torch device for network policies: cpu, cuda, auto "
                         "(default cpu)")
@@ -56,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tasks = parse_task_names(args.tasks)
         options = RecordOptions(action_mode=args.action_mode, action_repeat=args.action_repeat,
                                 reward_profile=args.reward_profile, noise=args.noise, noise_seed=args.noise_seed,
-                                max_episode_steps=args.max_episode_steps, batch_size=args.batch_size)
+                                max_episode_steps=args.max_episode_steps, batch_size=args.batch_size,
+                                sim=args.sim)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     seeds = parse_int_list(args.seeds, "--seeds")

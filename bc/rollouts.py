@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.factory import make_env
+from envs.fastsim import check_sim
 from envs.lockstep import Step, run_lockstep
 from envs.tasks import get_task
 from envs.wrappers import DEFAULT_PD_SCALE
@@ -47,8 +48,11 @@ class RecordOptions:
     max_episode_steps: int | None = None
     """Override of the 5000-step time limit (tests)."""
     batch_size: int = 8
+    sim: str = "fast"
+    """Simulator: our fast twin (equal to sai_mujoco step for step) or "official"."""
 
     def __post_init__(self) -> None:
+        check_sim(self.sim)
         if not 0.0 <= self.noise <= 1.0:
             raise ValueError(f"noise must be in [0, 1] (a fraction of the action bounds), got {self.noise}")
         if self.batch_size < 1:
@@ -93,7 +97,7 @@ def _record_task(policy: Policy, task: str, seeds: list[int], options: RecordOpt
     index = get_task(task).index
     thunk = make_env(task, action_mode=options.action_mode, reward_profile=options.reward_profile,
                      action_repeat=options.action_repeat, pd_scale=options.pd_scale,
-                     max_episode_steps=options.max_episode_steps)
+                     max_episode_steps=options.max_episode_steps, sim=options.sim)
     episodes = [Episode(task, seed, [], [], [], [], []) for seed in seeds]
     rngs = [np.random.default_rng([options.noise_seed, index, seed]) for seed in seeds]
     labels: dict[int, np.ndarray] = {}

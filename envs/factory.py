@@ -94,7 +94,7 @@ def make_env(
     fused_pd = sim == "fast" and action_mode == "pd"
 
     def thunk() -> gym.Env:
-        import sai_mujoco  # noqa: F401  (registers the ids in a worker process that unpickled this thunk)
+        import sai_mujoco  # noqa: F401, F811  (registers the ids in a worker process that unpickled this thunk)
 
         if sim == "fast":
             official = gym.make(spec.env_id, render_mode=render_mode, **render_kwargs)
@@ -180,6 +180,9 @@ def make_vec_env(
     check_sim(sim)
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= len(task_list):
         raise ValueError(f"workers must be an integer in [1, n_envs={len(task_list)}], got {workers!r}")
+    if sim == "fast" and vec_env != "sync":
+        raise ValueError("vec_env 'async' runs sai_mujoco envs one per process; the fast sim shards its envs with "
+                         "workers instead")
     if workers > 1 and vec_env != "sync":
         raise ValueError("workers > 1 shards the envs over processes itself; use vec_env 'sync' with it")
     fns = [

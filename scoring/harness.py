@@ -66,10 +66,11 @@ def run_task(
     max_episode_steps: int | None = None,
     command: CommandOptions | None = None,
     progress: Progress | None = None,
+    sim: str = "official",
 ) -> list[EpisodeRecord]:
     """Run `episodes` episodes per eval seed of one task; records in (seed, episode) order.
 
-    `command` configures action_mode "command" (envs.factory.make_env)."""
+    `command` configures action_mode "command", `sim` the simulator (envs.factory.make_env)."""
     if not 1 <= episodes <= MAX_EPISODES:
         raise ValueError(f"episodes must be in [1, {MAX_EPISODES}], got {episodes}")
     if len(set(eval_seeds)) != len(eval_seeds) or not eval_seeds:
@@ -85,6 +86,7 @@ def run_task(
         pd_scale=pd_scale,
         max_episode_steps=max_episode_steps,
         command=command,
+        sim=sim,
     )
     records: list[EpisodeRecord | None] = [None] * len(reset_seeds)
     lengths = [0] * len(reset_seeds)
@@ -148,13 +150,14 @@ def evaluate(
     max_episode_steps: int | None = None,
     command: CommandOptions | None = None,
     progress: Progress | None = None,
+    sim: str = "official",
 ) -> EvalResult:
     """Run `episodes` episodes per eval seed on every task, in the given task order."""
     records = {
         task: run_task(
             policy, task, eval_seeds, episodes,
             batch_size=batch_size, action_mode=action_mode, action_repeat=action_repeat,
-            pd_scale=pd_scale, max_episode_steps=max_episode_steps, command=command, progress=progress,
+            pd_scale=pd_scale, max_episode_steps=max_episode_steps, command=command, progress=progress, sim=sim,
         )
         for task in tasks
     }
