@@ -27,11 +27,13 @@ env's (floats within 1e-5; booleans, episode lengths and scores exact).
 
 from __future__ import annotations
 
+import ctypes
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from envs.fastsim_native import N_TERMS, N_VECTORS, SENSOR_NAMES, VECTOR_FIELDS, KernelContext, load_kernel, pointer
 from envs.tasks import Task, get_task
 from envs.wrappers import T1_DEFAULT_POSE, T1_KD, T1_KP
 
@@ -41,6 +43,10 @@ MAX_EPISODE_STEPS = 5000
 """The official TimeLimit (10 s at 500 Hz)."""
 
 _GOALIE, _OBSTACLE, _KICK = "goalie_penalty_kick", "obstacle_penalty_kick", "kick_to_target"
+_PK_TERMS = ("robot_distance_ball", "ball_vel_twd_goal", "offside", "ball_hits", "robot_fallen", "goal_scored",
+             "ball_blocked", "ball_distance_target")
+_KTT_TERMS = ("offside", "success", "distance", "robot_distance_ball")
+"""The raw terms in sai_mujoco's order, as the C step stores them."""
 _ROBOT, _BLOCKER = 1, 2
 """Geom roles in ball contacts."""
 _KEEPER_FREQ = 0.3
@@ -57,7 +63,8 @@ def check_sim(sim: str) -> str:
 class FastSoccerEnv(gym.Env):
     """The fast twin of one official soccer env (module docstring). Raw torques in, raw obs and info out."""
 
-    def __init__(self, official: gym.Env, task: Task | str, max_episode_steps: int | None = None) -> None:
+    def __init__(self, official: gym.Env, task: Task | str, max_episode_steps: int | None = None,
+                 native: bool = True) -> None:
         import mujoco  # here, not at the top: importing envs must not import mujoco (MUJOCO_GL is read at import)
 
         self._mj = mujoco
@@ -151,9 +158,11 @@ class FastSoccerEnv(gym.Env):
         self._jacp = np.zeros((3, m.nv))
         self._jacr = np.zeros((3, m.nv))
         self._normal = self._goal_normal()
-        self.ball_hits_by_robot = 0
-        self._ball_contact_active = False
-        self.elapsed_steps = 0
+        self._ctx = KernelContext()
+        """The episode counters (and, with the C step, its whole configuration and buffers)."""
+        self._native = load_kernel() if native else None
+        if self._native is not None:
+            self._setup_native(base)
 
     def _goal_normal(self) -> np.ndarray:
         """The unit normal of the goal plane, built from the same three vertices as sai_mujoco (always +x)."""
@@ -163,18 +172,129 @@ class FastSoccerEnv(gym.Env):
         normal = np.cross(vertices[1] - vertices[0], vertices[2] - vertices[1])
         return normal / np.linalg.norm(normal)
 
+    def _setup_native(self, base: Any) -> None:
+        """Fill the C step's configuration and point its inputs and outputs at arrays this env owns."""
+        ctx, m = self._ctx, self.model
+        ctx.kind = {_GOALIE: 0, _OBSTACLE: 1, _KICK: 2}[self._kind]
+        act = np.arange(self.model.nu)[self._act]
+        ctx.nact = len(act)
+        ctx.act_idx[:] = act.tolist()
+        ctx.ctrl_low[:], ctx.ctrl_high[:] = self._ctrl_low.tolist(), self._ctrl_high.tolist()
+        ctx.qpos_idx[:], ctx.qvel_idx[:] = self._qpos_idx.tolist(), self._qvel_idx.tolist()
+        ctx.ball_site, ctx.robot_site = self._ball_site, self._robot_site
+        ctx.goal_site0, ctx.goal_site1 = self._goal_sites
+        ctx.target_site = self._target_site
+        ctx.keeper_site0, ctx.keeper_site1 = self._keeper_sites or (self._robot_site, self._robot_site)
+        if self._keeper_joints:
+            ctx.keeper_qpos[:] = [q for q, _ in self._keeper_joints]
+            ctx.keeper_dof[:] = [d for _, d in self._keeper_joints]
+            # The keeper's sinusoid at every step's start time, with numpy as move_goalkeeper computes it
+            # (the time advances by opt.timestep per mj_step from 0 at reset).
+            times = np.zeros(self.max_episode_steps + 1)
+            t = 0.0
+            for k in range(len(times)):
+                times[k] = t
+                t += float(m.opt.timestep)
+            omega = 2 * np.pi * _KEEPER_FREQ
+            self._keeper_pos = self._keeper_amp * np.sin(omega * times)
+            self._keeper_vel = omega * self._keeper_amp * np.cos(omega * times)
+            ctx.keeper_pos, ctx.keeper_vel = pointer(self._keeper_pos), pointer(self._keeper_vel)
+        if self._defender_geoms:
+            ctx.defender_geom[:] = list(self._defender_geoms)
+        ctx.ball_geom = self._ball_geom
+        ctx.geom_role = pointer(self._geom_role)
+        ctx.acc_adr, ctx.gyro_adr, ctx.vel_adr = self._acc.start, self._gyro.start, self._vel.start
+        ctx.quat_adr = int(self._quat_idx[3])
+        ctx.fall_height = self._fall_height
+        ctx.length, ctx.width = self._length, self._width
+        ctx.goal_width, ctx.goal_height, ctx.goal_depth = self._goal_width, self._goal_height, self._goal_depth
+        ctx.normal[:] = self._normal.tolist()
+        ctx.max_steps = self.max_episode_steps
+        order = _KTT_TERMS if self._kind == _KICK else _PK_TERMS
+        self._reward_w = np.array([self.reward_config.get(k, np.nan) for k in order])
+        self._torques_in, self._targets_in = np.zeros(12), np.zeros(12)
+        self._pd_low, self._pd_high, self._kp, self._kd = np.zeros(12), np.zeros(12), np.zeros(12), np.zeros(12)
+        self._terms = np.zeros(N_TERMS)
+        self._flags = np.zeros(4, np.intc)
+        self._rewards = np.zeros(2)
+        self._obs_out = np.zeros(self.observation_space.shape, np.float32)
+        self._vectors = np.zeros(N_VECTORS)
+        self._sensors = np.zeros(13, np.float32)
+        for field, array in (("torques", self._torques_in), ("targets", self._targets_in), ("pd_low", self._pd_low),
+                             ("pd_high", self._pd_high), ("kp", self._kp), ("kd", self._kd),
+                             ("reward_w", self._reward_w), ("terms", self._terms), ("flags", self._flags),
+                             ("rewards", self._rewards), ("obs", self._obs_out), ("vectors", self._vectors),
+                             ("sensors", self._sensors)):
+            setattr(ctx, field, pointer(array))
+        self._model_ptr, self._data_ptr = self.model._address, self.data._address
+        self._ctx_ref = ctypes.byref(ctx)
+
+    def _native_result(self, reward: float) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """(obs, reward, terminated, truncated, info) from the C step's output arrays (copied)."""
+        vectors, sensors = self._vectors.copy(), self._sensors.copy()
+        info = dict(self._field_info)
+        n = len(VECTOR_FIELDS)
+        info.update(zip(VECTOR_FIELDS, vectors[:3 * n].reshape(n, 3), strict=True))
+        info["defender_xpos"] = vectors[3 * n:]
+        info["player_team"] = np.array([1, 0])
+        info.update(zip(SENSOR_NAMES, (sensors[0:3], sensors[3:6], sensors[6:9], sensors[9:13]), strict=True))
+        terminated, truncated, _, success = self._flags.tolist()
+        info["success"] = bool(success)
+        t = self._terms.tolist()
+        if self._kind == _KICK:
+            terms = {"offside": t[0] != 0, "success": t[1] != 0, "distance": t[2], "robot_distance_ball": t[3]}
+        else:
+            terms = {"robot_distance_ball": 1.5 if self._ctx.hits > 0 else np.float32(t[0]),
+                     "ball_vel_twd_goal": t[1], "offside": t[2] != 0, "ball_hits": t[3], "robot_fallen": t[4] != 0,
+                     "goal_scored": t[5] != 0, "ball_blocked": t[6] != 0}
+            if self._kind == _OBSTACLE:
+                terms["ball_distance_target"] = t[7]
+        info["reward_terms"] = terms
+        return self._obs_out.copy(), reward, bool(terminated), bool(truncated), info
+
     # -- gymnasium API ---------------------------------------------------------------------------------
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         """The official env's reset (its initial state, randomisation and seeding), then our counters."""
         obs, info = self.official.reset(seed=seed, options=options)
-        self.ball_hits_by_robot = 0
-        self._ball_contact_active = False
-        self.elapsed_steps = 0
+        ctx = self._ctx
+        ctx.hits = ctx.contact_active = ctx.elapsed = 0
+        if self._kind == _KICK:
+            ctx.ktt_goal[:] = np.asarray(self.official.goal_pos, np.float64)[:3]
         return obs, info
+
+    @property
+    def elapsed_steps(self) -> int:
+        """Env steps since the reset (the TimeLimit count)."""
+        return self._ctx.elapsed
+
+    @elapsed_steps.setter
+    def elapsed_steps(self, value: int) -> None:
+        self._ctx.elapsed = value
+
+    @property
+    def ball_hits_by_robot(self) -> int:
+        """New robot-ball contacts this episode (sai_mujoco's counter of the same name)."""
+        return self._ctx.hits
+
+    @ball_hits_by_robot.setter
+    def ball_hits_by_robot(self, value: int) -> None:
+        self._ctx.hits = value
+
+    @property
+    def _ball_contact_active(self) -> bool:
+        return bool(self._ctx.contact_active)
+
+    @_ball_contact_active.setter
+    def _ball_contact_active(self, value: bool) -> None:
+        self._ctx.contact_active = int(value)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         """One official env step for raw torques (N·m): physics, reward terms, terminations, info, obs."""
+        if self._native is not None and self.elapsed_steps < self.max_episode_steps:
+            self._torques_in[:] = action
+            self._native.fastsim_step(self._model_ptr, self._data_ptr, self._ctx_ref, 0, 1)
+            return self._native_result(np.float32(self._rewards[0]))
         self._physics_step(np.asarray(action))
         return self._finish(*self._evaluate())
 
@@ -186,6 +306,14 @@ class FastSoccerEnv(gym.Env):
         state, recomputed at every physics step. Returns the last step's (obs, info) with the summed env
         reward and `info["physics_steps"]`; stops early at a termination or the time limit.
         """
+        if self._native is not None and self.elapsed_steps + repeat <= self.max_episode_steps:
+            for buffer, values in ((self._targets_in, targets), (self._pd_low, low), (self._pd_high, high),
+                                   (self._kp, kp), (self._kd, kd)):
+                buffer[:] = values
+            steps = self._native.fastsim_step(self._model_ptr, self._data_ptr, self._ctx_ref, 1, repeat)
+            obs, _, terminated, truncated, info = self._native_result(0.0)
+            info["physics_steps"] = steps
+            return obs, float(self._rewards[1]), terminated, truncated, info
         data = self.data
         total, steps = 0.0, 0
         while True:
