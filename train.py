@@ -26,12 +26,13 @@ from bc.cloning import load_bc
 from bc.dataset import load_demos
 from bc.prefill import PREFILL_METRIC, prefill_replay
 from bc.warmstart import BC_INIT_STD, check_bc_compatible, load_bc_into, unseen_tasks, validate_bc_flags
-from envs.command import CommandOptions, MacroReward
+from envs.command import WALK_CONTROLLER, CommandOptions, MacroReward
 from envs.factory import ACTION_MODES, REWARD_PROFILES, make_vec_env
 from envs.fastsim import SIMS
 from envs.hub import configure_hf
 from envs.preprocess import OBS_DIM
 from envs.tasks import KTT_STEPS_WEIGHT, build_task_list, parse_task_names, parse_task_weights
+from envs.walk import COMMAND_LIMITS as WALK_COMMAND_LIMITS
 from rlcore import metrics
 from rlcore.algos import build_algorithm
 from rlcore.checkpoint import atomic_write, checkpoint_config, load_checkpoint, remove_stale_temp_files
@@ -87,6 +88,7 @@ _CMD = field_docs(CommandOptions)
 _MACRO = field_docs(MacroReward)
 MACRO_REWARD_FLAGS = ("macro_reward_radius", "macro_reward_alignment_threshold", "macro_reward_cap")
 COMMAND_FLAGS = ("low_level_controller", "controller_config", "command_limits", "gait_threshold", "macro",
+                 "walk_params",
                  "macro_reward_bonus", *MACRO_REWARD_FLAGS)
 """Flags of the command action mode only."""
 
@@ -164,10 +166,12 @@ def build_parser() -> ArgumentParser:
                         help="what the policy outputs (default torque; command: (vx, vy, yaw rate) for the walking "
                         "controller, which may fire a kick macro)")
     soccer.add_argument("--action-repeat", type=int, default=1, help="physics steps per decision (default 1)")
-    soccer.add_argument("--low-level-controller", metavar="PATH",
-                        help="command mode: the walking controller's TorchScript file (default: robot/"
-                        "lower_t1_control.pt of the hub model SaiResearch/booster_soccer_models; needs "
-                        "huggingface_hub)")
+    soccer.add_argument("--low-level-controller", metavar="PATH|walk",
+                        help="command mode: 'walk' for our walk engine (no download), or the walking controller's "
+                        "TorchScript file (default: robot/lower_t1_control.pt of the hub model "
+                        "SaiResearch/booster_soccer_models; needs huggingface_hub)")
+    soccer.add_argument("--walk-params", metavar="PATH", help="with --low-level-controller walk: the walk engine's "
+                        "parameter file (default: the shipped envs/walk_params.json)")
     soccer.add_argument("--controller-config", metavar="PATH", help="command mode: the controller's YAML config "
                         "(default: the .yaml with the same stem next to --low-level-controller)")
     soccer.add_argument("--command-limits", metavar="VX,VY,YAW", help="command mode: the speeds of a command of 1, "
@@ -619,7 +623,7 @@ def command_options(args) -> CommandOptions | None:
                 raise UsageError(f"--{flag.replace('_', '-')} applies to --action-mode command only")
         return None
     options = {"controller": args.low_level_controller, "controller_config": args.controller_config,
-               "macro": args.macro}
+               "macro": args.macro, "walk_params": args.walk_params}
     if args.gait_threshold is not None:
         options["gait_threshold"] = args.gait_threshold
     options["macro_reward"] = macro_reward(args)
@@ -631,6 +635,8 @@ def command_options(args) -> CommandOptions | None:
         if len(limits) != 3:
             raise UsageError(f"--command-limits must be three numbers VX,VY,YAW, got {args.command_limits!r}")
         options.update(max_vx=limits[0], max_vy=limits[1], max_yaw=limits[2])
+    elif args.low_level_controller == WALK_CONTROLLER:  # a command of 1 is the engine's top speed
+        options.update(zip(("max_vx", "max_vy", "max_yaw"), WALK_COMMAND_LIMITS[1].tolist(), strict=True))
     try:
         return CommandOptions(**options)
     except ValueError as exc:

@@ -48,7 +48,10 @@ from envs.controller import (
 )
 from envs.macros import MacroPlayer, TriggerConfig, ball_geometry, load_macro
 from envs.tasks import Task
+from envs.walk import WALK_ACTION_SCALE, WALK_CLIP_ACTIONS, WALK_DT, WalkEngine, load_walk_params
 
+WALK_CONTROLLER = "walk"
+"""The `controller` value that selects our walk engine instead of a TorchScript controller file."""
 CONTACT_TERMS = ("ball_hits", "goal_scored", "success")
 """reward_terms that show the ball was touched: a playing macro stops there."""
 
@@ -80,7 +83,8 @@ class CommandOptions:
     """Everything the command action mode needs besides the task."""
 
     controller: str | None = None
-    """TorchScript file of the walking controller; None: fetch it from the hub (optional huggingface_hub)."""
+    """TorchScript file of the walking controller; None: fetch it from the hub (optional huggingface_hub);
+    "walk": our walk engine (envs/walk.py), no download."""
     controller_config: str | None = None
     """Its YAML config; None: the .yaml with the controller's stem next to it (or the hub's with the hub model)."""
     max_vx: float = 1.0
@@ -101,6 +105,8 @@ class CommandOptions:
     """Robot folder of the hub's mocap clips."""
     macro_reward: MacroReward | None = None
     """Training reward bonus for a well-placed macro (MacroBonus); None: none. Needs `macro`."""
+    walk_params: str | None = None
+    """With controller "walk": its parameter file (None: the shipped envs/walk_params.json)."""
 
     def __post_init__(self) -> None:
         for name in ("max_vx", "max_vy", "max_yaw"):
@@ -113,6 +119,19 @@ class CommandOptions:
             raise ValueError(f"macro_max_frames must be >= 1 or None, got {self.macro_max_frames}")
         if self.macro_reward is not None and self.macro is None:
             raise ValueError("a macro reward needs a macro (--macro)")
+        if self.walk:
+            if self.controller_config is not None:
+                raise ValueError("--controller-config applies to the hub controller, not to the walk engine")
+            if self.gait_threshold != DEFAULT_GAIT_THRESHOLD:
+                raise ValueError("--gait-threshold applies to the hub controller; the walk engine stands below its "
+                                 "own stop_threshold (walk parameter file)")
+        elif self.walk_params is not None:
+            raise ValueError("a walk parameter file applies to --low-level-controller walk only")
+
+    @property
+    def walk(self) -> bool:
+        """Whether the walk engine (not a TorchScript controller) walks."""
+        return self.controller == WALK_CONTROLLER
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> CommandOptions:
@@ -134,17 +153,22 @@ class CommandOptions:
 
     def prepare(self) -> None:
         """Load (and cache) the controller and the macro file now, so bad files fail before any env exists."""
-        cfg, _ = load_controller(*controller_files(self.controller, self.controller_config))
+        if self.walk:
+            load_walk_params(self.walk_params)
+            scale, clip = WALK_ACTION_SCALE, WALK_CLIP_ACTIONS
+        else:
+            cfg, _ = load_controller(*controller_files(self.controller, self.controller_config))
+            scale, clip = cfg.action_scale, cfg.clip_actions
         if self.macro is not None:
             # The pose only shifts the returned actions; this call reads, checks and caches the file.
-            load_macro(self.macro, default_pose=np.zeros(N_JOINTS), action_scale=cfg.action_scale,
-                       clip_actions=cfg.clip_actions, robot=self.robot, max_frames=self.macro_max_frames)
+            load_macro(self.macro, default_pose=np.zeros(N_JOINTS), action_scale=scale, clip_actions=clip,
+                       robot=self.robot, max_frames=self.macro_max_frames)
 
 
 class CommandAction(gym.Wrapper):
     """Command action mode on a raw sai_mujoco env (module docstring); build it with `command_wrapper`."""
 
-    def __init__(self, env: gym.Env, controller: JoystickController, *, limits: np.ndarray, task: str,
+    def __init__(self, env: gym.Env, controller: JoystickController | WalkEngine, *, limits: np.ndarray, task: str,
                  macro: MacroPlayer | None = None) -> None:
         super().__init__(env)
         self.controller = controller
@@ -203,15 +227,22 @@ def command_wrapper(env: gym.Env, task: Task, options: CommandOptions) -> Comman
     action space."""
     base = env.unwrapped
     dt = env_step_dt(base)
-    cfg, net = load_controller(*controller_files(options.controller, options.controller_config))
-    controller = JoystickController(cfg, net, joint_names=actuator_names(base, cfg.num_actions),
-                                    torque_low=env.action_space.low, torque_high=env.action_space.high, env_dt=dt,
-                                    gait_threshold=options.gait_threshold)
+    if options.walk:
+        if abs(dt - WALK_DT) > 1e-12:
+            raise ValueError(f"the walk engine is clocked for a {WALK_DT} s env step, the env steps {dt} s")
+        controller = WalkEngine(load_walk_params(options.walk_params)[0], torque_low=env.action_space.low,
+                                torque_high=env.action_space.high)
+        scale, clip = WALK_ACTION_SCALE, WALK_CLIP_ACTIONS
+    else:
+        cfg, net = load_controller(*controller_files(options.controller, options.controller_config))
+        controller = JoystickController(cfg, net, joint_names=actuator_names(base, cfg.num_actions),
+                                        torque_low=env.action_space.low, torque_high=env.action_space.high,
+                                        env_dt=dt, gait_threshold=options.gait_threshold)
+        scale, clip = cfg.action_scale, cfg.clip_actions
     macro = None
     if options.macro is not None:
-        actions, frequency = load_macro(options.macro, default_pose=controller.default_pose,
-                                        action_scale=cfg.action_scale, clip_actions=cfg.clip_actions,
-                                        robot=options.robot, max_frames=options.macro_max_frames)
+        actions, frequency = load_macro(options.macro, default_pose=controller.default_pose, action_scale=scale,
+                                        clip_actions=clip, robot=options.robot, max_frames=options.macro_max_frames)
         macro = MacroPlayer(actions, frequency, env_dt=dt, trigger=options.macro_trigger)
     return CommandAction(env, controller, limits=options.limits, task=task.name, macro=macro)
 

@@ -72,11 +72,13 @@ from envs.controller import JoystickController
 from envs.macros import ATTACKED_GOAL, MIN_NORM, TASK_GOAL_FIELD, TEAM_GOAL_FIELDS, MacroPlayer, TriggerConfig
 from envs.preprocess import OBS_DIM, OBS_SLICES
 from envs.tasks import TASKS
+from envs.walk import WalkEngine
 from envs.wrappers import DEFAULT_PD_SCALE, T1_DEFAULT_POSE, T1_KD, T1_KP
 from rlcore.checkpoint import atomic_write
 from rlcore.policy import DeployedPolicy
 from submission.bundle import MODEL_FILES
 from submission.preprocessor import preprocessor_source
+from submission.walk_module import WalkEngineModule
 
 TORCHSCRIPT_MODES = ("torque", "pd", "command")
 """Action modes this exporter handles."""
@@ -279,26 +281,16 @@ class MacroTrigger(nn.Module):
                 & (goal_norm >= self.min_norm) & (cosine >= self.alignment))
 
 
-class CommandPolicyModule(nn.Module):
-    """forward(obs89) -> torques12 for a `command` policy: envs.command.CommandAction in one module.
+class HubWalker(nn.Module):
+    """envs.controller.JoystickController.step for a batch of rows: the hub's network and its clocks."""
 
-    State per row (cleared at each detected episode start): the held command, the controller's decimation
-    counter, gait phase, previous network actions and joint targets, and the macro's step (-1: not playing).
-    """
+    __constants__ = ["decimation", "action_scale", "clip_actions", "gait_threshold", "gait_frequency",
+                     "phase_step", "gravity", "ang_vel", "dof_pos", "dof_vel"]
 
-    __constants__ = ["policy_every", "platform_units", "has_macro", "decimation", "action_scale",
-                     "clip_actions", "gait_threshold", "gait_frequency", "phase_step", "gravity", "ang_vel",
-                     "dof_pos", "dof_vel"]
-
-    def __init__(self, policy: DeployedPolicy, controller: JoystickController, limits: np.ndarray,
-                 macro: MacroPlayer | None, *, policy_every: int, platform_units: bool) -> None:
+    def __init__(self, controller: JoystickController) -> None:
         super().__init__()
         cfg = controller.config
-        self.policy = ScriptPolicy(policy)
-        self.episodes = EpisodeStarts()
-        self.controller = private_copy(controller.net)
-        self.policy_every = int(policy_every)
-        self.platform_units = bool(platform_units)
+        self.net = private_copy(controller.net)
         self.decimation = int(cfg.decimation)
         self.action_scale = float(cfg.action_scale)
         self.clip_actions = float(cfg.clip_actions)
@@ -307,63 +299,36 @@ class CommandPolicyModule(nn.Module):
         self.phase_step = cfg.sim_dt * cfg.gait_frequency
         self.gravity, self.ang_vel = float(cfg.gravity), float(cfg.ang_vel)
         self.dof_pos, self.dof_vel = float(cfg.dof_pos), float(cfg.dof_vel)
-        self.register_buffer("limits", _f64(limits))
         self.register_buffer("command_scale", _f64([cfg.lin_vel, cfg.lin_vel, cfg.ang_vel]))
         self.register_buffer("default_pose", _f64(controller.default_pose))
-        self.register_buffer("kp", _f64(controller.kp))
-        self.register_buffer("kd", _f64(controller.kd))
-        low, high = controller.torque_low, controller.torque_high
-        self.register_buffer("low", _f64(low))
-        self.register_buffer("high", _f64(high))
-        self.register_buffer("mid", _f64((high + low) / 2.0))
-        self.register_buffer("half_range", _f64((high - low) / 2.0))
-        self.has_macro = macro is not None
-        self.trigger = MacroTrigger(macro.trigger if macro is not None else TriggerConfig())
-        self.register_buffer("macro_targets", _f64(macro_step_targets(macro, controller)))
-        self.obs_dim = OBS_DIM
         self.gravity_start, self.gyro_start = _span("projected_gravity")[0], _span("robot_gyro")[0]
         self.q_start, self.qd_start = _span("joint_pos")[0], _span("joint_vel")[0]
-        self.held = torch.zeros(0, 3)
-        self.calls = torch.zeros(0, dtype=torch.int64)
         self.ticks = torch.zeros(0, dtype=torch.int64)
         self.phase = torch.zeros(0, dtype=torch.float64)
         self.net_actions = torch.zeros(0, 12, dtype=torch.float64)
         self.targets = torch.zeros(0, 12, dtype=torch.float64)
-        self.macro_step = torch.zeros(0, dtype=torch.int64)
 
     @torch.jit.export
-    def reset(self) -> None:
-        """Forget all state: the next call starts new episodes in every row."""
-        self.episodes.reset()
-
-    def _clear(self, starts: torch.Tensor) -> None:
-        """Zero the state of the rows that start an episode (sized anew when the batch size changed)."""
+    def clear(self, starts: torch.Tensor) -> None:
+        """JoystickController.reset for the rows that start an episode (sized anew for a new batch size)."""
         n = starts.shape[0]
-        if self.calls.shape[0] != n:
-            self.held = torch.zeros(n, 3)
-            self.calls = torch.zeros(n, dtype=torch.int64)
+        if self.ticks.shape[0] != n:
             self.ticks = torch.zeros(n, dtype=torch.int64)
             self.phase = torch.zeros(n, dtype=torch.float64)
             self.net_actions = torch.zeros(n, 12, dtype=torch.float64)
             self.targets = torch.zeros(n, 12, dtype=torch.float64)
-            self.macro_step = torch.zeros(n, dtype=torch.int64)
         rows = starts.unsqueeze(1)
-        self.calls = torch.where(starts, torch.zeros_like(self.calls), self.calls)
         self.ticks = torch.where(starts, torch.zeros_like(self.ticks), self.ticks)
         self.phase = torch.where(starts, torch.zeros_like(self.phase), self.phase)
         self.net_actions = torch.where(rows, torch.zeros_like(self.net_actions), self.net_actions)
         self.targets = torch.where(rows, self.default_pose.expand(n, 12), self.targets)
-        self.macro_step = torch.where(starts, torch.full_like(self.macro_step, -1), self.macro_step)
 
-    def _pd(self, targets: torch.Tensor, q: torch.Tensor, qd: torch.Tensor) -> torch.Tensor:
-        return torch.minimum(torch.maximum(self.kp * (targets - q) - self.kd * qd, self.low), self.high)
-
-    def _controller_step(self, command: torch.Tensor, x: torch.Tensor, q: torch.Tensor, qd: torch.Tensor,
-                         walking: torch.Tensor) -> None:
-        """JoystickController.step for the `walking` rows: the network every `decimation` ticks, then the clocks."""
-        scaled = command * self.limits
+    def forward(self, scaled: torch.Tensor, x: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+        """Targets (N, 12) after this step for the `active` rows: the network every `decimation` ticks."""
+        q = x[:, self.q_start:self.q_start + 12].to(torch.float64)
+        qd = x[:, self.qd_start:self.qd_start + 12].to(torch.float64)
         gait_on = torch.linalg.vector_norm(scaled, dim=1) >= self.gait_threshold
-        run_net = walking & (self.ticks % self.decimation == 0)
+        run_net = active & (self.ticks % self.decimation == 0)
         if bool(run_net.any()):
             on = (gait_on & (self.gait_frequency > 1e-8)).to(torch.float64)
             angle = 2.0 * math.pi * self.phase
@@ -377,13 +342,70 @@ class CommandPolicyModule(nn.Module):
                 qd * self.dof_vel,
                 self.net_actions,
             ], dim=1).to(torch.float32)
-            out = self.controller(net_obs).to(torch.float64).clamp(-self.clip_actions, self.clip_actions)
+            out = self.net(net_obs).to(torch.float64).clamp(-self.clip_actions, self.clip_actions)
             self.net_actions = torch.where(run_net.unsqueeze(1), out, self.net_actions)
             self.targets = torch.where(run_net.unsqueeze(1), self.default_pose + self.action_scale * out,
                                        self.targets)
-        self.ticks = torch.where(walking, self.ticks + 1, self.ticks)
-        advance = walking & gait_on
+        self.ticks = torch.where(active, self.ticks + 1, self.ticks)
+        advance = active & gait_on
         self.phase = torch.where(advance, torch.fmod(self.phase + self.phase_step, 1.0), self.phase)
+        return self.targets
+
+
+class CommandPolicyModule(nn.Module):
+    """forward(obs89) -> torques12 for a `command` policy: envs.command.CommandAction in one module.
+
+    The walker is the hub controller (HubWalker) or our walk engine (submission.walk_module.WalkEngineModule);
+    `policy` a DeployedPolicy or any scriptable module mapping raw obs89 (N, 89) to commands in [-1, 1] (the
+    scripted striker). State per row (cleared at each detected episode start): the held command, the
+    walker's clocks and targets, and the macro's step (-1: not playing).
+    """
+
+    __constants__ = ["policy_every", "platform_units", "has_macro"]
+
+    def __init__(self, policy: DeployedPolicy | nn.Module, controller: JoystickController | WalkEngine,
+                 limits: np.ndarray, macro: MacroPlayer | None, *, policy_every: int, platform_units: bool) -> None:
+        super().__init__()
+        self.policy = ScriptPolicy(policy) if isinstance(policy, DeployedPolicy) else policy
+        self.episodes = EpisodeStarts()
+        self.walker = WalkEngineModule(controller) if isinstance(controller, WalkEngine) else HubWalker(controller)
+        self.policy_every = int(policy_every)
+        self.platform_units = bool(platform_units)
+        self.register_buffer("limits", _f64(limits))
+        self.register_buffer("kp", _f64(controller.kp))
+        self.register_buffer("kd", _f64(controller.kd))
+        low, high = controller.torque_low, controller.torque_high
+        self.register_buffer("low", _f64(low))
+        self.register_buffer("high", _f64(high))
+        self.register_buffer("mid", _f64((high + low) / 2.0))
+        self.register_buffer("half_range", _f64((high - low) / 2.0))
+        self.has_macro = macro is not None
+        self.trigger = MacroTrigger(macro.trigger if macro is not None else TriggerConfig())
+        self.register_buffer("macro_targets", _f64(macro_step_targets(macro, controller)))
+        self.obs_dim = OBS_DIM
+        self.q_start, self.qd_start = _span("joint_pos")[0], _span("joint_vel")[0]
+        self.held = torch.zeros(0, 3)
+        self.calls = torch.zeros(0, dtype=torch.int64)
+        self.macro_step = torch.zeros(0, dtype=torch.int64)
+
+    @torch.jit.export
+    def reset(self) -> None:
+        """Forget all state: the next call starts new episodes in every row."""
+        self.episodes.reset()
+
+    def _clear(self, starts: torch.Tensor) -> None:
+        """Zero the state of the rows that start an episode (sized anew when the batch size changed)."""
+        n = starts.shape[0]
+        if self.calls.shape[0] != n:
+            self.held = torch.zeros(n, 3)
+            self.calls = torch.zeros(n, dtype=torch.int64)
+            self.macro_step = torch.zeros(n, dtype=torch.int64)
+        self.calls = torch.where(starts, torch.zeros_like(self.calls), self.calls)
+        self.macro_step = torch.where(starts, torch.full_like(self.macro_step, -1), self.macro_step)
+        self.walker.clear(starts)
+
+    def _pd(self, targets: torch.Tensor, q: torch.Tensor, qd: torch.Tensor) -> torch.Tensor:
+        return torch.minimum(torch.maximum(self.kp * (targets - q) - self.kd * qd, self.low), self.high)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         single = obs.dim() == 1
@@ -391,7 +413,7 @@ class CommandPolicyModule(nn.Module):
         self._clear(self.episodes(x))
         act_now = self.calls % self.policy_every == 0
         if bool(act_now.any()):
-            self.held = torch.where(act_now.unsqueeze(1), self.policy(x), self.held)
+            self.held = torch.where(act_now.unsqueeze(1), self.policy(x).to(torch.float32), self.held)
         self.calls = self.calls + 1
         command = self.held.to(torch.float64).clamp(-1.0, 1.0)
         q = x[:, self.q_start:self.q_start + 12].to(torch.float64)
@@ -400,8 +422,7 @@ class CommandPolicyModule(nn.Module):
             fire = (self.macro_step < 0) & self.trigger(command, x)
             self.macro_step = torch.where(fire, torch.zeros_like(self.macro_step), self.macro_step)
         playing = self.macro_step >= 0
-        self._controller_step(command, x, q, qd, ~playing)
-        targets = self.targets
+        targets = self.walker(command * self.limits, x, ~playing)
         if self.has_macro and bool(playing.any()):
             frame = self.macro_targets[self.macro_step.clamp_min(0)]
             targets = torch.where(playing.unsqueeze(1), frame, targets)
@@ -427,7 +448,7 @@ def private_copy(net: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
     return frozen
 
 
-def macro_step_targets(macro: MacroPlayer | None, controller: JoystickController) -> np.ndarray:
+def macro_step_targets(macro: MacroPlayer | None, controller: JoystickController | WalkEngine) -> np.ndarray:
     """(K, 12) joint targets of the K env steps a macro plays, computed as the command wrapper does (a fresh
     MacroPlayer stepped through the whole clip), so frame timing is the wrapper's by construction."""
     if macro is None:
