@@ -27,7 +27,7 @@ import numpy as np
 
 from envs.factory import make_env
 from envs.fastsim import check_sim
-from envs.lockstep import Step, run_lockstep
+from envs.lockstep import Step, policy_act, run_lockstep
 from envs.tasks import get_task
 from envs.wrappers import DEFAULT_PD_SCALE
 
@@ -101,9 +101,10 @@ def _record_task(policy: Policy, task: str, seeds: list[int], options: RecordOpt
     episodes = [Episode(task, seed, [], [], [], [], []) for seed in seeds]
     rngs = [np.random.default_rng([options.noise_seed, index, seed]) for seed in seeds]
     labels: dict[int, np.ndarray] = {}
+    policy_actions = policy_act(policy)
 
     def act(obs: np.ndarray, playing: list[int]) -> np.ndarray:
-        clean = np.clip(np.asarray(policy(obs), dtype=np.float32), -1.0, 1.0)
+        clean = np.clip(np.asarray(policy_actions(obs, playing), dtype=np.float32), -1.0, 1.0)
         executed = clean.copy()
         for row, episode in enumerate(playing):
             labels[episode] = clean[row]

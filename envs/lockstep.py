@@ -42,6 +42,19 @@ Act = Callable[[np.ndarray, list[int]], np.ndarray]
 """(observations of the playing envs (M, D), their episode indices) -> actions (M, A)."""
 
 
+def policy_act(policy: Callable[[np.ndarray], np.ndarray]) -> Act:
+    """The `Act` of a policy: a stateful policy that keeps its state per episode offers
+    `act(obs, episodes)` (and `reset()`, called here once, before the episodes); any other is called on the
+    observations alone."""
+    reset = getattr(policy, "reset", None)
+    if callable(reset):
+        reset()
+    act = getattr(policy, "act", None)
+    if callable(act):
+        return act
+    return lambda obs, _episodes: policy(obs)
+
+
 def run_lockstep(make_env: Callable[[], gym.Env], reset_seeds: Sequence[int], act: Act,
                  on_step: Callable[[Step], None], batch_size: int = 8) -> None:
     """Play one episode per reset seed on up to `batch_size` envs from `make_env` (closed at the end).

@@ -18,7 +18,8 @@ The gait (docs/walk_engine.md has the figures):
    from the MuJoCo model) turn each foot position into hip pitch, knee and ankle pitch (the foot kept
    parallel to the trunk); hip roll and ankle roll tilt the leg sideways with the foot kept flat.
 4. Balance feedback from the IMU, added to the targets: trunk pitch (from the projected gravity) and pitch
-   rate (gyro y) into the ankle and hip pitch, trunk roll and roll rate (gyro x) into the ankle and hip roll.
+   rate (gyro y) into the ankle and hip pitch, trunk roll and roll rate (gyro x) into the ankle and hip roll;
+   and foot placement: the swing foot steps further in the direction the trunk leans or rotates.
 With the amplitude at 0 the engine is the default pose with ankle-pitch feedback: the stand controller
 (bc/stand.py), which stands for the whole episode.
 
@@ -112,6 +113,14 @@ class WalkParams:
     """Ankle roll target per rad/s of roll rate."""
     hip_roll_p: float = 0.0
     """Hip roll target per rad of trunk roll."""
+    place_pitch: float = 0.0
+    """Foot placement: the swing foot lands further forward by this (m) per rad of trunk pitch."""
+    place_pitch_d: float = 0.0
+    """... and by this (m) per rad/s of pitch rate."""
+    place_roll: float = 0.0
+    """The swing foot lands further left by this (m) per rad of trunk roll (to the left)."""
+    place_roll_d: float = 0.0
+    """... and by this (m) per rad/s of roll rate."""
     ramp_time: float = 0.6
     """Seconds for the gait amplitude to go from 0 (standing) to 1 and back."""
     accel: float = 1.0
@@ -246,12 +255,17 @@ class WalkEngine:
             self.phase = math.fmod(self.phase + p.frequency * self.tick, 1.0)
         else:
             self.phase = 0.0
-        self.targets = self.gait_targets(self.phase, self.amplitude, self.command)
+        pitch, roll = trunk_attitude(gravity)
+        placement = (p.place_pitch * pitch + p.place_pitch_d * float(gyro[1]),
+                     p.place_roll * roll + p.place_roll_d * float(gyro[0]))
+        self.targets = self.gait_targets(self.phase, self.amplitude, self.command, placement)
         self.targets += self.feedback(gravity, gyro)
         return self.targets
 
-    def gait_targets(self, phase: float, amplitude: float, command: np.ndarray) -> np.ndarray:
-        """Joint targets of the gait alone (no feedback) at `phase` with `amplitude` for `command`."""
+    def gait_targets(self, phase: float, amplitude: float, command: np.ndarray,
+                     placement: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+        """Joint targets of the gait at `phase` with `amplitude` for `command`; `placement` (x, y in m) moves the
+        swing foot (weighted by its lift profile) for the foot-placement feedback."""
         p = self.params
         a = amplitude
         vx, vy, wz = (float(c) for c in command)
@@ -266,9 +280,10 @@ class WalkEngine:
         for side, offset in ((1.0, 0.0), (-1.0, 0.5)):
             leg_phase = phase + offset
             c, s = math.cos(2 * math.pi * leg_phase), math.sin(2 * math.pi * leg_phase)
-            x = _DEFAULT_ANKLE[0] + a * (p.x_offset - 0.5 * stride_x * c)
-            y = a * (side * p.width - 0.5 * stride_y * c + sway)
-            z = -(_LEG_LENGTH - a * p.height) + a * lift * max(0.0, s)
+            swing = max(0.0, s)
+            x = _DEFAULT_ANKLE[0] + a * (p.x_offset - 0.5 * stride_x * c + swing * placement[0])
+            y = a * (side * p.width - 0.5 * stride_y * c + sway + swing * placement[1])
+            z = -(_LEG_LENGTH - a * p.height) + a * lift * swing
             hip, knee = leg_ik(np.float64(x), np.float64(z))
             roll = math.atan2(y, -z)
             j = 0 if side > 0 else 6

@@ -31,7 +31,7 @@ import numpy as np
 
 from envs.command import CommandOptions
 from envs.factory import make_env
-from envs.lockstep import Step, run_lockstep
+from envs.lockstep import Step, policy_act, run_lockstep
 from envs.tasks import KTT_STEPS_WEIGHT, get_task
 from envs.wrappers import DEFAULT_PD_SCALE
 from scoring.report import EpisodeRecord, aggregate, episode_report, plain_terms
@@ -106,7 +106,7 @@ def run_task(
         if progress is not None:
             progress(record, finished, len(reset_seeds))
 
-    run_lockstep(thunk, reset_seeds, lambda obs, _episodes: policy(obs), on_step, batch_size)
+    run_lockstep(thunk, reset_seeds, policy_act(policy), on_step, batch_size)
     return records
 
 

@@ -40,13 +40,16 @@ from envs.walk import WalkParams, load_walk_params
 from skills.walk_eval import WalkResult, walk_episode
 
 COMMANDS: tuple[tuple[float, float, float], ...] = (
-    (0.0, 0.0, 0.0), (0.2, 0.0, 0.0), (0.4, 0.0, 0.0), (0.0, 0.0, 0.5), (0.0, 0.0, -0.5))
-"""The commands every candidate walks (vx m/s, vy m/s, yaw rate rad/s)."""
+    (0.0, 0.0, 0.0), (0.2, 0.0, 0.0), (0.4, 0.0, 0.0), (0.0, 0.0, 0.5), (0.0, 0.0, -0.5), (0.0, 0.15, 0.0),
+    (0.3, 0.0, 0.4))
+"""The commands every candidate walks (vx m/s, vy m/s, yaw rate rad/s): the acceptance set (forward at two
+speeds, turning both ways, standing) plus sideways and a curve, which the striker uses."""
 TUNED: dict[str, float] = {
     "frequency": 0.3, "step_gain": 0.3, "turn_gain": 0.3, "lift": 0.01, "lift_per_speed": 0.02, "sway": 0.015,
     "sway_phase": 0.08, "height": 0.015, "x_offset": 0.015, "width": 0.015, "trunk_pitch": 0.05,
     "pitch_per_vx": 0.1, "ankle_offset": 0.04, "ankle_pitch_p": 0.4, "ankle_pitch_d": 0.1, "hip_pitch_p": 0.3,
-    "ankle_roll_p": 0.3, "ankle_roll_d": 0.05, "hip_roll_p": 0.3,
+    "ankle_roll_p": 0.3, "ankle_roll_d": 0.05, "hip_roll_p": 0.3, "side_gain": 0.3, "place_pitch": 0.1,
+    "place_pitch_d": 0.02, "place_roll": 0.1, "place_roll_d": 0.02,
 }
 """The searched parameters and their scales (one unit of the normalised search space)."""
 FALL_COST = 20.0

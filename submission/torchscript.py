@@ -69,6 +69,7 @@ from torch import nn
 
 from envs.command import CommandAction, CommandOptions, command_wrapper
 from envs.controller import JoystickController
+from envs.episode_starts import EpisodeStarts
 from envs.macros import ATTACKED_GOAL, MIN_NORM, TASK_GOAL_FIELD, TEAM_GOAL_FIELDS, MacroPlayer, TriggerConfig
 from envs.preprocess import OBS_DIM, OBS_SLICES
 from envs.tasks import TASKS
@@ -82,8 +83,6 @@ from submission.walk_module import WalkEngineModule
 
 TORCHSCRIPT_MODES = ("torque", "pd", "command")
 """Action modes this exporter handles."""
-JUMP_M = 0.5
-"""A robot displacement larger than this between two calls (m) marks a new episode (rule 4)."""
 
 
 def _span(name: str) -> tuple[int, int]:
@@ -130,43 +129,6 @@ class ScriptPolicy(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Policy actions (N, A) for raw float32 observations (N, 89)."""
         return self.action_bias + self.action_scale * self.actor.deterministic(self.normalizer(obs))
-
-
-class EpisodeStarts(nn.Module):
-    """Per-row new-episode detection from consecutive observations (module docstring, rules 1-4)."""
-
-    __constants__ = ["jump_m"]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.jump_m = JUMP_M
-        self.task_start, self.task_stop = _span("task_one_hot")
-        self.goal_start, self.goal_stop = _span("goal_team_0_rel_robot")
-        self.joint_stop = _span("joint_vel")[1]
-        self.rows = 0
-        self.previous_task = torch.zeros(0, 3)
-        self.previous_goal = torch.zeros(0, 3)
-
-    @torch.jit.export
-    def reset(self) -> None:
-        """Every row of the next call starts a new episode."""
-        self.rows = 0
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """Bool (N,): which rows of `obs` (N, 89) start a new episode; remembers them for the next call."""
-        task = obs[:, self.task_start:self.task_stop]
-        goal = obs[:, self.goal_start:self.goal_stop]
-        if obs.shape[0] != self.rows:
-            starts = torch.ones(obs.shape[0], dtype=torch.bool)
-        else:
-            reset_pose = (obs[:, :self.joint_stop] == 0.0).all(dim=1)
-            new_task = (task != self.previous_task).any(dim=1)
-            jumped = torch.linalg.vector_norm(goal - self.previous_goal, dim=1) > self.jump_m
-            starts = reset_pose | new_task | jumped
-        self.rows = obs.shape[0]
-        self.previous_task = task.clone()
-        self.previous_goal = goal.clone()
-        return starts
 
 
 class JointTorques(nn.Module):
@@ -621,3 +583,30 @@ def torchscript_preprocessor_source() -> str:
     if _UNNORMALISED not in source:
         raise RuntimeError("submission.preprocessor changed its header; update torchscript_preprocessor_source")
     return TORCHSCRIPT_NOTE + source.replace(_UNNORMALISED, "not normalised: the TorchScript module normalises")
+
+
+def write_striker_submission(save_dir: Path, *, walk_params: str | None = None) -> Path:
+    """The scripted striker (skills/striker.py) over our walk engine as a submission folder:
+
+        model.pt          forward(obs89) -> torques divided onto [-1, 1] (the sai_rl PyTorch handler's units)
+        preprocessor.py   the generated Preprocessor (no normalisation: the striker reads the raw obs)
+        meta.json, SUBMIT.md
+    Returns the model's path. ValueError (one line) for a bad walk parameter file."""
+    from skills.striker import StrikerModule, striker_command_options
+
+    options = striker_command_options(walk_params)
+    wrapper = command_parts(options)
+    module = CommandPolicyModule(StrikerModule(), wrapper.controller, wrapper.limits, None, policy_every=1,
+                                 platform_units=True)
+    data = module_bytes(torch.jit.script(module.eval()))
+    folder = Path(save_dir)
+    atomic_write(folder / "model.pt", lambda handle: handle.write(data))
+    meta = {"format": 1, "kind": "striker", "model": "model.pt", "model_sha256": hashlib.sha256(data).hexdigest(),
+            "output": "torques divided onto [-1, 1]: (tau - mid) / half of the torque bounds",
+            "policy": "scripted striker over the walk engine", "command": dataclasses.asdict(options),
+            "walk_params": json.loads(Path(walk_params).read_text()) if walk_params else None,
+            "torch": torch.__version__}
+    for name, text in (("meta.json", json.dumps(meta, indent=2)),
+                       ("preprocessor.py", torchscript_preprocessor_source()), ("SUBMIT.md", SUBMIT_TEXT)):
+        atomic_write(folder / name, lambda handle, text=text: handle.write(text.encode("utf-8")))
+    return folder / "model.pt"

@@ -22,7 +22,7 @@ from envs.walk import _BETA, _DEFAULT_ANKLE, _L1, _LEG_LENGTH, COMMAND_LIMITS, S
 _PARAMS = ("frequency", "step_gain", "side_gain", "turn_gain", "lift", "lift_per_speed", "sway", "sway_phase",
            "height", "x_offset", "width", "trunk_pitch", "pitch_per_vx", "ankle_offset", "ankle_pitch_p",
            "ankle_pitch_d", "hip_pitch_p", "ankle_roll_p", "ankle_roll_d", "hip_roll_p", "ramp_time", "accel",
-           "stop_threshold")
+           "stop_threshold", "place_pitch", "place_pitch_d", "place_roll", "place_roll_d")
 
 
 def _f64(values) -> torch.Tensor:
@@ -82,7 +82,8 @@ class WalkEngineModule(nn.Module):
         hip = torch.atan2(qx, -qz) - torch.atan2(x, -z)
         return hip, knee
 
-    def _gait(self, phase: torch.Tensor, a: torch.Tensor, command: torch.Tensor) -> torch.Tensor:
+    def _gait(self, phase: torch.Tensor, a: torch.Tensor, command: torch.Tensor, place_x: torch.Tensor,
+              place_y: torch.Tensor) -> torch.Tensor:
         """WalkEngine.gait_targets per row."""
         vx, vy, wz = command[:, 0], command[:, 1], command[:, 2]
         speed = torch.hypot(vx, vy)
@@ -96,21 +97,24 @@ class WalkEngineModule(nn.Module):
         for side, offset in ((1.0, 0.0), (-1.0, 0.5)):
             angle = 2 * math.pi * (phase + offset)
             c, s = torch.cos(angle), torch.sin(angle)
-            x = self.ankle0_x + a * (self.x_offset - 0.5 * stride_x * c)
-            y = a * (side * self.width - 0.5 * stride_y * c + sway)
-            z = -(self.leg_length - a * self.height) + a * lift * torch.clamp(s, min=0.0)
+            swing = torch.clamp(s, min=0.0)
+            x = self.ankle0_x + a * (self.x_offset - 0.5 * stride_x * c + swing * place_x)
+            y = a * (side * self.width - 0.5 * stride_y * c + sway + swing * place_y)
+            z = -(self.leg_length - a * self.height) + a * lift * swing
             hip, knee = self._leg(x, z)
             roll = torch.atan2(y, -z)
             ankle = -(hip + knee) + self.ankle_offset
             legs.append(torch.stack([hip - lean, roll, a * 0.5 * yaw_swing * -c, knee, ankle, -roll], dim=1))
         return torch.cat(legs, dim=1)
 
-    def _feedback(self, obs: torch.Tensor) -> torch.Tensor:
-        """WalkEngine.feedback from the observation's projected gravity and gyro."""
+    def _attitude(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(pitch, roll, gyro) from the observation's projected gravity and gyro (envs.walk.trunk_attitude)."""
         g = obs[:, self.gravity:self.gravity + 3].to(torch.float64)
         gyro = obs[:, self.gyro:self.gyro + 3].to(torch.float64)
-        pitch = torch.asin(g[:, 0].clamp(-1.0, 1.0))
-        roll = torch.asin((-g[:, 1]).clamp(-1.0, 1.0))
+        return torch.asin(g[:, 0].clamp(-1.0, 1.0)), torch.asin((-g[:, 1]).clamp(-1.0, 1.0)), gyro
+
+    def _feedback(self, pitch: torch.Tensor, roll: torch.Tensor, gyro: torch.Tensor) -> torch.Tensor:
+        """WalkEngine.feedback."""
         ankle_pitch = self.ankle_pitch_p * pitch + self.ankle_pitch_d * gyro[:, 1]
         hip_pitch = self.hip_pitch_p * pitch
         ankle_roll = self.ankle_roll_p * roll + self.ankle_roll_d * gyro[:, 0]
@@ -132,7 +136,10 @@ class WalkEngineModule(nn.Module):
                                     (self.amplitude - ramp).clamp(min=0.0))
             phase = torch.where(amplitude > 0.0, torch.fmod(self.phase + self.frequency * self.tick, 1.0),
                                 torch.zeros_like(self.phase))
-            targets = self._gait(phase, amplitude, new_command) + self._feedback(obs)
+            pitch, roll, gyro = self._attitude(obs)
+            place_x = self.place_pitch * pitch + self.place_pitch_d * gyro[:, 1]
+            place_y = self.place_roll * roll + self.place_roll_d * gyro[:, 0]
+            targets = self._gait(phase, amplitude, new_command, place_x, place_y) + self._feedback(pitch, roll, gyro)
             rows = update.unsqueeze(1)
             self.command = torch.where(rows, new_command, self.command)
             self.amplitude = torch.where(update, amplitude, self.amplitude)

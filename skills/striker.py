@@ -1,0 +1,216 @@
+"""The scripted striker: a soccer behaviour over the walk engine that walks behind the ball and shoots.
+
+It is a command policy: 89-dim observation -> walking command in [-1, 1]^3 (vx, vy, yaw rate as fractions of
+STRIKER_LIMITS), for the command action mode with `--low-level-controller walk`. Per episode, from the
+observation alone (world-frame vectors relative to the robot):
+1. Heading. The observation has no yaw, so the striker keeps one: at the episode's first step the ball lies
+   straight ahead of the robot in every task (sai_mujoco places it so), which gives the initial heading;
+   afterwards it integrates the gyro's z rate (the trunk stays near upright, so it is the yaw rate).
+2. Aim. Goalie: a point on the goal line `aim_y` metres beside the goal centre (the keeper sweeps the
+   middle); Obstacle: the open slot (target_xpos_rel_robot); KickToTarget: the target.
+3. Approach. The shooting point lies `behind` metres behind the ball on the aim line. While the robot is not
+   yet behind the ball it walks to a point beside it (`clearance` metres off the line, on its own side) so it
+   does not push the ball; then to the shooting point, facing the aim once within `face_radius`.
+4. Shot. At the shooting point, facing the aim, it walks through the ball at `shot_speed` on the aim line
+   (correcting sideways drift and heading), and once the ball is `release` metres away it stands still.
+The decision logic is one functional TorchScript-able core, `striker_step(obs, state) -> (command, state)`:
+the numpy policy for evaluation and recording (`StrikerPolicy`, state kept per episode) and the exported
+torque module (`StrikerModule`, state kept per batch row) both call it, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from envs.command import CommandOptions
+from envs.episode_starts import EpisodeStarts
+from envs.preprocess import OBS_DIM, OBS_SLICES
+from envs.walk import COMMAND_LIMITS, WALK_DT
+
+STRIKER_LIMITS = tuple(float(v) for v in COMMAND_LIMITS[1])
+"""(vx m/s, vy m/s, yaw rad/s) of a command of 1: the walk engine's top speeds."""
+APPROACH, SHOOT, DONE = 0, 1, 2
+"""Striker modes."""
+
+
+@dataclass(frozen=True)
+class StrikerConfig:
+    """The striker's constants (metres, seconds, radians; gains per metre or per radian)."""
+
+    behind: float = 0.32
+    """Trunk-to-ball distance (m) of the shooting point."""
+    clearance: float = 0.55
+    """How far beside the ball (m) the robot walks while going around it."""
+    face_radius: float = 0.7
+    """Within this distance (m) of the shooting point the robot turns to face the aim."""
+    aim_y: float = 1.0
+    """Goalie: aim this far (m) from the goal centre along the goal line (the side is the robot's)."""
+    shot_speed: float = 0.5
+    """Forward command (m/s) of the walk-through shot."""
+    release: float = 0.9
+    """Once the ball is this far (m) away in the shot, the robot stops."""
+    position_gain: float = 1.5
+    """Commanded speed (m/s) per metre of distance to the waypoint."""
+    heading_gain: float = 2.0
+    """Yaw-rate command (rad/s) per radian of heading error."""
+    lateral_gain: float = 2.0
+    """Sideways command (m/s) per metre off the aim line during the shot."""
+    shoot_tolerance: float = 0.1
+    """Start the shot within this distance (m) of the shooting point ..."""
+    heading_tolerance: float = 0.12
+    """... and this heading error (rad)."""
+
+
+STATE_SIZE = 3
+"""Per-episode state: heading (rad), mode, started (0/1)."""
+
+
+def initial_state(n: int) -> torch.Tensor:
+    """The state of `n` episodes that have not started."""
+    return torch.zeros(n, 3, dtype=torch.float64)  # STATE_SIZE (TorchScript needs the literal)
+
+
+def _wrap(angle: torch.Tensor) -> torch.Tensor:
+    return torch.atan2(torch.sin(angle), torch.cos(angle))
+
+
+class StrikerCore(nn.Module):
+    """`forward(obs (N, 89), state (N, 3)) -> (command (N, 3) in [-1, 1], new state)` (module docstring)."""
+
+    __constants__ = ["behind", "clearance", "face_radius", "aim_y", "shot_speed", "release", "position_gain",
+                     "heading_gain", "lateral_gain", "shoot_tolerance", "heading_tolerance", "dt"]
+
+    def __init__(self, config: StrikerConfig | None = None, dt: float = WALK_DT) -> None:
+        super().__init__()
+        c = config or StrikerConfig()
+        for name in ("behind", "clearance", "face_radius", "aim_y", "shot_speed", "release", "position_gain",
+                     "heading_gain", "lateral_gain", "shoot_tolerance", "heading_tolerance"):
+            setattr(self, name, float(getattr(c, name)))
+        self.dt = float(dt)
+        self.register_buffer("limits", torch.tensor(STRIKER_LIMITS, dtype=torch.float64))
+        self.ball = OBS_SLICES["ball_xpos_rel_robot"].start
+        self.goal = OBS_SLICES["goal_team_0_rel_robot"].start
+        self.target = OBS_SLICES["target_xpos_rel_robot"].start
+        self.gyro = OBS_SLICES["robot_gyro"].start
+        self.task = OBS_SLICES["task_one_hot"].start
+
+    def forward(self, obs: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = obs.to(torch.float64)
+        ball = x[:, self.ball:self.ball + 2]
+        started = state[:, 2] > 0.5
+        heading = torch.where(started, state[:, 0] + x[:, self.gyro + 2] * self.dt,
+                              torch.atan2(ball[:, 1], ball[:, 0]))
+        heading = _wrap(heading)
+        mode = state[:, 1]
+        task = torch.argmax(x[:, self.task:self.task + 3], dim=1)
+        goal = x[:, self.goal:self.goal + 2]
+        side = torch.where(ball[:, 1] - goal[:, 1] >= 0.0, torch.ones_like(goal[:, 1]), -torch.ones_like(goal[:, 1]))
+        goalie_aim = torch.stack([goal[:, 0], goal[:, 1] + side * self.aim_y], dim=1)
+        aim = torch.where((task == 0).unsqueeze(1), goalie_aim, x[:, self.target:self.target + 2])
+        line = aim - ball
+        u = line / torch.linalg.vector_norm(line, dim=1, keepdim=True).clamp_min(1e-6)
+        normal = torch.stack([-u[:, 1], u[:, 0]], dim=1)
+        # the robot's coordinates relative to the ball: along the aim line and across it
+        along = -(ball * u).sum(dim=1)
+        across = -(ball * normal).sum(dim=1)
+        shoot_point = ball - self.behind * u
+        beside = ball - 0.5 * self.behind * u + torch.where(across >= 0.0, 1.0, -1.0).unsqueeze(1) * \
+            self.clearance * normal
+        is_behind = along < -0.5 * self.behind
+        waypoint = torch.where(is_behind.unsqueeze(1), shoot_point, beside)
+        distance = torch.linalg.vector_norm(waypoint, dim=1)
+        aim_heading = torch.atan2(u[:, 1], u[:, 0])
+        walk_heading = torch.atan2(waypoint[:, 1], waypoint[:, 0])
+        near = is_behind & (torch.linalg.vector_norm(shoot_point, dim=1) < self.face_radius)
+        error = _wrap(torch.where(near, aim_heading, walk_heading) - heading)
+        cos_h, sin_h = torch.cos(heading), torch.sin(heading)
+        body_x = cos_h * waypoint[:, 0] + sin_h * waypoint[:, 1]
+        body_y = -sin_h * waypoint[:, 0] + cos_h * waypoint[:, 1]
+        approach = torch.stack([
+            self.position_gain * body_x * torch.cos(error).clamp_min(0.0),
+            self.position_gain * body_y,
+            self.heading_gain * error,
+        ], dim=1)
+        ready = is_behind & (distance < self.shoot_tolerance) & (error.abs() < self.heading_tolerance)
+        shot_error = _wrap(aim_heading - heading)
+        # sideways drift off the aim line, in the body frame (the aim line runs along the heading there)
+        shot = torch.stack([
+            torch.full_like(heading, self.shot_speed),
+            -self.lateral_gain * across,
+            self.heading_gain * shot_error,
+        ], dim=1)
+        ball_far = torch.linalg.vector_norm(ball, dim=1) > self.release
+        # modes APPROACH 0 -> SHOOT 1 -> DONE 2 (TorchScript needs the literals)
+        mode = torch.where((mode == 0.0) & ready, torch.full_like(mode, 1.0), mode)
+        mode = torch.where((mode == 1.0) & ball_far, torch.full_like(mode, 2.0), mode)
+        command = torch.where((mode == 1.0).unsqueeze(1), shot, approach)
+        command = torch.where((mode == 2.0).unsqueeze(1), torch.zeros_like(command), command)
+        command = (command / self.limits).clamp(-1.0, 1.0)
+        new_state = torch.stack([heading, mode, torch.ones_like(heading)], dim=1)
+        return command, new_state
+
+
+class StrikerModule(nn.Module):
+    """The striker for an exported torque module: obs89 (N, 89) -> commands (N, 3), state kept per batch row and
+    cleared at every detected episode start (envs.episode_starts); the policy of a CommandPolicyModule."""
+
+    def __init__(self, config: StrikerConfig | None = None) -> None:
+        super().__init__()
+        self.core = StrikerCore(config)
+        self.episodes = EpisodeStarts()
+        self.state = initial_state(0)
+
+    @torch.jit.export
+    def reset(self) -> None:
+        self.episodes.reset()
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        starts = self.episodes(obs)
+        if self.state.shape[0] != obs.shape[0]:
+            self.state = initial_state(obs.shape[0])
+        self.state = torch.where(starts.unsqueeze(1), torch.zeros_like(self.state), self.state)
+        command, self.state = self.core(obs, self.state)
+        return command.to(torch.float32)
+
+
+class StrikerPolicy:
+    """The striker as a numpy policy of the evaluation harness: act(obs (N, 89), episodes) -> commands (N, 3),
+    its state kept per episode index (the harness's lock-step batches change their rows as episodes end)."""
+
+    def __init__(self, config: StrikerConfig | None = None) -> None:
+        self.core = torch.jit.script(StrikerCore(config).eval())
+        self.states: dict[int, torch.Tensor] = {}
+
+    def reset(self) -> None:
+        """Forget every episode (the harness calls it before each task's episodes)."""
+        self.states.clear()
+
+    def act(self, obs: np.ndarray, episodes: Sequence[int]) -> np.ndarray:
+        rows = [self.states.get(e, initial_state(1)[0]) for e in episodes]
+        with torch.inference_mode():
+            command, state = self.core(torch.as_tensor(np.asarray(obs, np.float32)).reshape(-1, OBS_DIM),
+                                       torch.stack(rows))
+        for i, e in enumerate(episodes):
+            self.states[e] = state[i].clone()
+        return command.numpy().astype(np.float32)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """One episode per row, in row order (a caller that steps the same rows every call)."""
+        return self.act(obs, list(range(np.atleast_2d(obs).shape[0])))
+
+
+def striker_command_options(walk_params: str | None = None) -> CommandOptions:
+    """The command mode the striker plays: our walk engine at its top speeds."""
+    vx, vy, yaw = STRIKER_LIMITS
+    return CommandOptions(controller="walk", max_vx=vx, max_vy=vy, max_yaw=yaw, walk_params=walk_params)
+
+
+def striker_settings(walk_params: str | None = None) -> dict:
+    """Harness / recorder settings of the striker: command mode over the walk engine, one decision per step."""
+    return {"action_mode": "command", "action_repeat": 1, "command": striker_command_options(walk_params)}
+
