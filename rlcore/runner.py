@@ -10,8 +10,10 @@ added to its reward.
 Schedules (evaluation, checkpoints, logging, unfreezing) count TIMESTEPS (transitions), not vector
 steps (the seed pipeline's eval_freq counted vector steps: seed_workflow.md 13.8). A final evaluation
 and a final checkpoint always happen. Resuming restores the counters, so the random warm-up is never
-run again with a trained policy. Host syncs: one per vector step (actions to the env), plus the
-conversion of accumulated metrics once per log interval.
+run again with a trained policy. Host syncs per vector step: the actions to the env, and one blocking
+host-to-device copy of each array the env returned (obs, rewards, next obs, terminated; PPO: obs, rewards,
+episode ends, plus the bootstrap's on a truncation); per PPO update, GAE's copies (rlcore/buffers.py); the
+conversion of accumulated metrics once per log interval. tests/test_rlcore_gpu.py counts them.
 """
 
 from __future__ import annotations
