@@ -192,9 +192,10 @@ class RolloutBuffer:
     def compute_returns_and_advantages(self, last_values: torch.Tensor, gamma: float, gae_lambda: float) -> None:
         """GAE backwards over the rollout; `last_values` = V(obs after the last step), shape (n_envs,).
 
-        The recursion is sequential in time, so it runs in numpy on the host (one copy each way per
-        rollout): as torch ops, each of the n_steps iterations cost ~20 us in dispatch alone on a CPU (~40 ms per
-        2048-step rollout), and on a GPU each op is one kernel launch.
+        The recursion is sequential in time, so it runs in numpy on the host (per rollout, four copies to
+        the host and one back: five syncs on a GPU): as torch ops, each of the n_steps iterations cost
+        ~20 us in dispatch alone on a CPU (~40 ms per 2048-step rollout), and on a GPU each op is one kernel
+        launch.
         """
         rewards, values = self.rewards.cpu().numpy(), self.values.cpu().numpy()
         next_nonterminal = 1.0 - self.episode_ends.cpu().numpy()

@@ -10,8 +10,10 @@ added to its reward.
 Schedules (evaluation, checkpoints, logging, unfreezing) count TIMESTEPS (transitions), not vector
 steps (the seed pipeline's eval_freq counted vector steps: seed_workflow.md 13.8). A final evaluation
 and a final checkpoint always happen. Resuming restores the counters, so the random warm-up is never
-run again with a trained policy. Host syncs: one per vector step (actions to the env), plus the
-conversion of accumulated metrics once per log interval.
+run again with a trained policy. Host syncs per vector step: the actions to the env, and one blocking
+host-to-device copy of each array the env returned (obs, rewards, next obs, terminated; PPO: obs, rewards,
+episode ends, plus the bootstrap's on a truncation); per PPO update, GAE's copies (rlcore/buffers.py); the
+conversion of accumulated metrics once per log interval. tests/test_rlcore_gpu.py counts them.
 """
 
 from __future__ import annotations
@@ -203,7 +205,7 @@ class Runner:
                 self._track_episodes(rewards, terminated, truncated)
                 obs = next_obs
                 self.timesteps += self.n_envs
-                self._after_step(allow_eval=False)
+                self._after_step(between_updates=False)
             self._accumulate(algo.update(rollout, torch.as_tensor(obs, dtype=torch.float32, device=self.device)))
             self._after_step()
 
@@ -227,7 +229,9 @@ class Runner:
             self._sums[key] = self._sums[key] + value if key in self._sums else value.detach().clone()
             self._counts[key] = self._counts.get(key, 0) + 1
 
-    def _after_step(self, allow_eval: bool = True) -> None:
+    def _after_step(self, between_updates: bool = True) -> None:
+        """Schedules after a vector step. Inside a PPO rollout (between_updates False) evaluations and
+        checkpoints wait for the rollout's update: a checkpoint taken there would resume without the rollout."""
         freeze = self.algo.freeze
         if freeze is not None:
             message = freeze.maybe_unfreeze(self.timesteps)
@@ -236,7 +240,9 @@ class Runner:
         if self.timesteps >= self._next_log:
             self._log()
             self._next_log = self._next_multiple(self.run.log_interval)
-        if allow_eval and self.timesteps >= self._next_eval and self.timesteps < self.run.total_timesteps:
+        if not between_updates:
+            return
+        if self.timesteps >= self._next_eval and self.timesteps < self.run.total_timesteps:
             self._evaluate()
             self.checkpoint()
             self._next_eval = self._next_multiple(self.run.eval_freq)
@@ -284,8 +290,11 @@ class Runner:
         return results
 
     def _runner_state(self) -> dict:
-        return {"timesteps": self.timesteps, "episodes": self.episodes, "last_eval": self.last_eval,
-                "episode_returns": list(self.episode_returns), "episode_lengths": list(self.episode_lengths)}
+        state = {"timesteps": self.timesteps, "episodes": self.episodes, "last_eval": self.last_eval,
+                 "episode_returns": list(self.episode_returns), "episode_lengths": list(self.episode_lengths)}
+        if self.rollout is not None:  # the minibatch order of the next rollouts (the replay saves its own)
+            state["rollout_generator"] = self.rollout.generator.get_state()
+        return state
 
     def _restore(self, checkpoint: dict) -> None:
         """Continue from a checkpoint payload (rlcore.checkpoint.load_checkpoint)."""
@@ -295,6 +304,8 @@ class Runner:
         self.last_eval = state["last_eval"]
         self.episode_returns.extend(state["episode_returns"])
         self.episode_lengths.extend(state["episode_lengths"])
+        if self.rollout is not None and state.get("rollout_generator") is not None:
+            self.rollout.generator.set_state(state["rollout_generator"])
         if checkpoint.get("replay") is not None and self.replay is not None:
             self.replay.load_state_dict(checkpoint["replay"])
         set_rng_state(checkpoint["rng"])

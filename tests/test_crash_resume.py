@@ -1,4 +1,6 @@
-"""A run killed with SIGKILL resumes from its last checkpoint; nothing half-written is left behind."""
+"""Resuming through train.py: a run killed with SIGKILL resumes from its last checkpoint, nothing half-written
+is left behind (a resumed run sweeps the temporaries a killed writer left), and a resumed soccer run keeps the
+best models of the evaluations before the checkpoint."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import pytest
 import train
 from rlcore.checkpoint import load_checkpoint
 from rlcore.cliutil import run_cli
+from scoring.harness import EvalResult
+from scoring.report import EpisodeRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,3 +58,50 @@ def test_sigkill_mid_training_then_resume(tmp_path) -> None:
     assert not list(save.glob(".*.tmp"))
     records = [json.loads(line) for line in (save / "metrics.jsonl").read_text().splitlines()]
     assert max(r["timestep"] for r in records) == steps + 300
+
+
+def test_resume_sweeps_the_temporaries_a_killed_writer_left(tmp_path, capsys) -> None:
+    save = tmp_path / "run"
+    argv = ["--env-id", "Pendulum-v1", "--algo", "td3", "--buffer-size", "1000", "--learning-starts", "50",
+            "--eval-episodes", "1", "--save-dir", str(save)]
+    assert run_cli(train.main, [*argv, "--total-timesteps", "100"]) == 0
+    planted = [save / ".checkpoint.pt.k3j2x9.tmp", save / ".final_model.zip.8h1q0a.tmp"]  # atomic_write's names
+    kept = [save / "notes.tmp", save / ".keep"]
+    for path in (*planted, *kept):
+        path.write_bytes(b"half a file")
+    capsys.readouterr()
+    assert run_cli(train.main, [*argv, "--total-timesteps", "200", "--resume-model", str(save / "checkpoint.pt")]) == 0
+    assert not any(path.exists() for path in planted)
+    assert all(path.read_bytes() == b"half a file" for path in kept)
+    out = capsys.readouterr().out
+    assert "removed .checkpoint.pt.k3j2x9.tmp, left by an interrupted write" in out
+    assert load_checkpoint(save / "checkpoint.pt")["runner"]["timesteps"] == 200
+
+
+@pytest.mark.xfail(strict=True, reason="train.py builds BestModels afresh on resume, so the first evaluation after "
+                   "a resume always counts as a new best; the redesign issue (14) restores them from the run")
+def test_resumed_soccer_run_keeps_its_best_models(tmp_path, monkeypatch) -> None:
+    """Scripted evaluation scores (0.5 * distance - 0.3 on kick_to_target): -0.1 at 120, 0.2 at 240, then, after
+    the resume, -0.3 at 360. The best model stays the one of timestep 240."""
+    scores = iter([0.4, 1.0, 0.0])
+
+    def scripted_evaluation(policy, tasks, *args, **kwargs) -> EvalResult:
+        terms = {"success": False, "offside": False, "distance": next(scores)}
+        return EvalResult({"kick_to_target": [EpisodeRecord("kick_to_target", 0, terms, 100, False, True)]})
+
+    monkeypatch.setattr(train, "evaluate_soccer", scripted_evaluation)
+    save = tmp_path / "ktt"
+    argv = ["--algo", "td3", "--net-arch", "16,16", "--buffer-size", "1000", "--learning-starts", "100",
+            "--eval-freq", "120", "--eval-episodes", "1", "--eval-seeds", "0", "--max-episode-steps", "100",
+            "--tasks", "kick_to_target", "--n-envs", "1", "--save-dir", str(save)]
+    assert run_cli(train.main, [*argv, "--total-timesteps", "240"]) == 0
+    best = json.loads((save / "best_model_competition.meta.json").read_text())
+    assert best["timesteps"] == 240 and best["evaluation"]["comp_eval/C_overall"] == pytest.approx(0.2)
+    assert run_cli(train.main, [*argv, "--total-timesteps", "360", "--resume-model", str(save / "checkpoint.pt")]) == 0
+    last = [json.loads(line) for line in (save / "metrics.jsonl").read_text().splitlines()][-1]
+    assert last["comp_eval/C_overall"] == pytest.approx(-0.3)
+    assert last["eval_comp/best_comp_total_sum"] == pytest.approx(0.2)
+    for name in ("best_model_competition", "best_model_ktt"):
+        best = json.loads((save / f"{name}.meta.json").read_text())
+        assert best["timesteps"] == 240, name
+        assert best["evaluation"]["comp_eval/C_overall"] == pytest.approx(0.2), name

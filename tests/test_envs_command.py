@@ -18,6 +18,7 @@ from envs.factory import make_env
 from envs.macros import MacroPlayer, TriggerConfig
 from envs.wrappers import ActionRepeat
 from rlcore.cliutil import run_cli
+from scoring.eval_metrics import competition_metrics
 from scoring.harness import evaluate
 from scoring.report import EpisodeRecord, aggregate
 from tests.controller_files import T1_JOINTS, config_dict, write_controller
@@ -219,13 +220,26 @@ def test_real_env_chain(files):
         env.close()
 
 
-def test_evaluation_reports_macro_trigger_rate(files):
-    options = CommandOptions(controller=str(files["model"]), macro=str(files["macro"]))
-    result = evaluate(lambda obs: np.tile(SENTINEL, (len(obs), 1)), ["kick_to_target"], 2, [0],
-                      action_mode="command", command=options, max_episode_steps=20)
-    summary = result.summary("kick_to_target")
-    assert 0.0 <= summary["macro_trigger_rate"] <= 1.0
-    assert all(isinstance(r.macro_triggers, int) for r in result.records["kick_to_target"])
+def test_evaluation_counts_the_macro_triggers_of_a_scripted_episode(files):
+    """Two lock-step episodes on the real env: episode 0 (row 0) holds the sentinel, episode 1 (row 1) walks.
+    The trigger geometry is opened up (any ball distance, any alignment) so the sentinel alone fires, and the
+    macro is cut to its first frame: a 50 Hz frame lasts 10 steps of the 500 Hz env, so over 25 steps the
+    sentinel fires at steps 0, 10 and 20. By hand: triggers [3, 0], rate 1/2."""
+    options = CommandOptions(controller=str(files["model"]), macro=str(files["macro"]), macro_max_frames=1,
+                             macro_trigger=TriggerConfig(ball_radius=100.0, alignment=-1.0))
+    calls = []
+
+    def policy(obs):
+        calls.append(len(obs))
+        return np.stack([SENTINEL, WALK])[:len(obs)]
+
+    result = evaluate(policy, ["kick_to_target"], 2, [0], batch_size=2, action_mode="command", command=options,
+                      max_episode_steps=25)
+    assert calls == [2] * 25  # both episodes ran every step in lock-step, rows in episode order
+    records = result.records["kick_to_target"]
+    assert [(r.macro_triggers, r.length, r.truncated) for r in records] == [(3, 25, True), (0, 25, True)]
+    assert result.summary("kick_to_target")["macro_trigger_rate"] == 0.5
+    assert competition_metrics(result)["comp_eval/kick_to_target/macro_trigger_rate"] == 0.5
     plain = evaluate(lambda obs: np.zeros((len(obs), 12)), ["kick_to_target"], 1, [0], max_episode_steps=5)
     assert "macro_trigger_rate" not in plain.summary("kick_to_target")
 
