@@ -73,7 +73,7 @@ from envs.macros import ATTACKED_GOAL, MIN_NORM, TASK_GOAL_FIELD, TEAM_GOAL_FIEL
 from envs.preprocess import OBS_DIM, OBS_SLICES
 from envs.tasks import TASKS
 from envs.wrappers import DEFAULT_PD_SCALE, T1_DEFAULT_POSE, T1_KD, T1_KP
-from rlcore.checkpoint import atomic_write
+from rlcore.fileio import atomic_write
 from rlcore.policy import DeployedPolicy
 from submission.bundle import MODEL_FILES
 from submission.preprocessor import preprocessor_source
