@@ -17,6 +17,7 @@ import os
 import pickle
 import shlex
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -511,9 +512,17 @@ def test_json_into_a_fifo_is_refused_and_the_fifo_kept(run_dir, tmp_path, capsys
     assert fifo.is_fifo()
 
 
-def test_json_onto_a_device_is_refused(run_dir, capsys) -> None:
-    assert run_cli(evaluate.main, ["--model", str(run_dir / "checkpoint.pt"), *PENDULUM, "--json", "/dev/null"]) == 2
+def test_json_onto_a_device_is_refused_and_the_device_kept(run_dir, tmp_path, capsys) -> None:
+    # A device node of our own (a copy of /dev/null's numbers): code that wrongly renames over its target then
+    # replaces this node, never the system's /dev/null (as root, it would).
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating a device node needs root")
+    assert run_cli(evaluate.main, ["--model", str(run_dir / "checkpoint.pt"), *PENDULUM, "--json", str(device)]) == 2
     assert "character device" in one_error_line(capsys)
+    assert stat.S_ISCHR(os.stat(device).st_mode)
 
 
 def test_bc_out_onto_a_directory_is_refused(tmp_path, capsys) -> None:
