@@ -15,26 +15,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from bc.cloning import bc_policy, load_bc
+from bc.cloning import bc_policy, check_bc, is_bc
+from bc.mocap_dataset import ACTION_DIMS
 from bc.stand import StandController
 from envs.command import CommandOptions
 from envs.fastsim import SIMS
+from envs.preprocess import OBS_DIM
 from envs.tasks import KTT_STEPS_WEIGHT, get_task, parse_task_names
-from rlcore.checkpoint import atomic_write, load_policy
-from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, run_cli
+from rlcore.checkpoint import check_checkpoint, read_weights_only, restore_algorithm
+from rlcore.cliutil import ArgumentParser, UsageError, finite_float, parse_seeds, run_cli
+from rlcore.fileio import atomic_write, check_output_dir, check_output_file
 from rlcore.gym_env import evaluate_over_seeds
 from scoring.harness import MAX_EPISODES, Policy, ProgressPrinter, episode_seed, evaluate, format_table, result_to_json
 from scoring.video import record_video
-from submission import load_zip_policy
+from submission import check_run_metadata, env_spaces, load_zip_policy
 
 POLICIES = ("zero", "random", "stand")
 
@@ -57,7 +58,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--eval-seeds", help="comma-separated distinct seeds >= 0 (default: soccer 0,1,2,3, "
                         "--env-id 0)")
     parser.add_argument(
-        "--ktt-steps-weight", type=float, default=KTT_STEPS_WEIGHT,
+        "--ktt-steps-weight", type=finite_float, default=KTT_STEPS_WEIGHT,
         help=f"kick_to_target 'steps' weight of the official score (default {KTT_STEPS_WEIGHT})",
     )
     parser.add_argument("--batch-size", type=int, default=8, help="episodes run in lock-step (default 8)")
@@ -80,15 +81,6 @@ def make_policy(name: str) -> Policy:
     return StandController()
 
 
-def _check_writable_dir(directory: Path, flag: str) -> None:
-    """UsageError unless a file can be created in `directory` (tried for real, then removed)."""
-    try:
-        with tempfile.NamedTemporaryFile(dir=directory):
-            pass
-    except OSError as exc:
-        raise UsageError(f"{flag}: cannot write into {str(directory)!r} ({exc.strerror or exc})") from None
-
-
 def _write_json_atomic(path: Path, document: dict) -> None:
     """Readers never see half a file (rlcore.checkpoint.atomic_write)."""
     atomic_write(path, lambda handle: handle.write(json.dumps(document, indent=2).encode()))
@@ -96,24 +88,30 @@ def _write_json_atomic(path: Path, document: dict) -> None:
 
 def load_model(path: str, device: str, env_id: str | None = None, deterministic: bool = True):
     """(policy callable, label, payload, env settings) of a checkpoint.pt, a BC actor or an SB3 .zip (for the
-    soccer tasks, or for `env_id`); a bad file is a UsageError."""
+    soccer tasks, or for `env_id`); a bad file, or one whose widths do not fit the env, is a UsageError."""
     try:
         if path.endswith(".zip"):
             loaded = load_zip_policy(path, device, env_id)
             if loaded.note:
                 print(loaded.note)
             return _act(loaded.policy, deterministic), loaded.label, loaded.meta, loaded.settings
-        bc_payload = _bc_payload(path, device)
-        if bc_payload is not None:
+        payload = read_weights_only(Path(path), device, "model")  # one read: a BC payload or a checkpoint
+        if is_bc(payload):
+            bc_payload = check_bc(payload, path)
             settings = {"action_mode": bc_payload.get("action_mode") or "torque"}
+            _check_widths(path, bc_payload["obs_dim"], bc_payload["action_dim"], settings["action_mode"], env_id)
             label = f"BC {bc_payload['algo']} actor"
             return _act(bc_policy(bc_payload, device), deterministic), label, bc_payload, settings
-        policy, payload = load_policy(Path(path), device)
+        payload = check_checkpoint(payload, path)
+        meta = payload["metadata"]
+        check_run_metadata(meta, path)
+        _check_widths(path, payload["obs_shape"][0], len(payload["action_low"]), meta.get("action_mode", "torque"),
+                      env_id, (payload["action_low"], payload["action_high"]))
+        policy = restore_algorithm(payload, device, where=path).policy
     except ValueError as exc:
         raise UsageError(f"--model: {exc}") from None
     except RuntimeError as exc:  # e.g. an unknown or unavailable --device
         raise UsageError(f"--model: cannot load on device {device!r}: {exc}".splitlines()[0]) from None
-    meta = payload.get("metadata", {})
     settings = {"action_mode": meta.get("action_mode", "torque"), "action_repeat": meta.get("action_repeat", 1)}
     if meta.get("command") is not None:  # the controller files and limits the run trained with
         settings["command"] = CommandOptions.from_dict(meta["command"])
@@ -121,12 +119,25 @@ def load_model(path: str, device: str, env_id: str | None = None, deterministic:
     return _act(policy, deterministic), label, payload, settings
 
 
-def _bc_payload(path: str, device: str) -> dict | None:
-    """The BC payload in `path`, or None when the file is something else (a checkpoint)."""
-    try:
-        return load_bc(path, map_location=device)
-    except ValueError:
-        return None
+def _check_widths(path: str, obs_dim: int, act_dim: int, action_mode: str, env_id: str | None,
+                  bounds: tuple[list, list] | None = None) -> None:
+    """ValueError unless a network of these widths (and, for a checkpoint on a gymnasium env, action bounds) fits
+    the env it is about to be evaluated on."""
+    if env_id is None:
+        if action_mode not in ACTION_DIMS:
+            raise ValueError(f"{path}: unknown action mode {action_mode!r}"[:200])
+        want_obs, want_act = OBS_DIM, ACTION_DIMS[action_mode]
+        where = f"the soccer tasks in {action_mode} mode"
+    else:
+        want_obs, low, high = env_spaces(env_id=env_id)
+        want_act, where = len(low), env_id
+        if bounds is not None and act_dim == want_act and not (np.allclose(bounds[0], low) and
+                                                              np.allclose(bounds[1], high)):
+            raise ValueError(f"{path} acts in the bounds {bounds[0]} .. {bounds[1]}, {env_id}'s are "
+                             f"{low.tolist()} .. {high.tolist()}")
+    if (obs_dim, act_dim) != (want_obs, want_act):
+        raise ValueError(f"{path} takes {obs_dim}-dim observations and gives {act_dim}-dim actions; {where} "
+                         f"need {want_obs} and {want_act}")
 
 
 def _act(policy, deterministic: bool) -> Policy:
@@ -156,22 +167,15 @@ def evaluate_gym(args, seeds: list[int]) -> int:
 
 
 def _json_path(text: str | None) -> Path | None:
-    """The --json path, checked writable before any episode runs."""
-    if text is None:
-        return None
-    path = Path(text)
-    if path.is_dir():
-        raise UsageError(f"--json: {text!r} is a directory")
-    _check_writable_dir(path.parent, "--json")
-    return path
+    """The --json path, checked before any episode runs: a regular file or absent, in a writable folder (a FIFO,
+    a device such as /dev/stdout, or a directory is an error)."""
+    return None if text is None else check_output_file(text, "--json", make_parent=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Check every input (UsageError), run the episodes, print the table, write the JSON and videos."""
     args = build_parser().parse_args(argv)
-    seeds = parse_int_list(args.eval_seeds or ("0" if args.env_id else "0,1,2,3"), "--eval-seeds")
-    if len(set(seeds)) != len(seeds):
-        raise UsageError(f"--eval-seeds must be distinct, got {args.eval_seeds!r}")
+    seeds = parse_seeds(args.eval_seeds or ("0" if args.env_id else "0,1,2,3"), "--eval-seeds")
     if not 1 <= args.episodes <= MAX_EPISODES:
         raise UsageError(f"--episodes must be in [1, {MAX_EPISODES}], got {args.episodes}")
     if args.env_id is not None:
@@ -186,18 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.max_episode_steps is not None and args.max_episode_steps < 1:
         raise UsageError(f"--max-episode-steps must be >= 1, got {args.max_episode_steps}")
-    if not math.isfinite(args.ktt_steps_weight):
-        raise UsageError(f"--ktt-steps-weight must be finite, got {args.ktt_steps_weight}")
     json_path = _json_path(args.json)
     video_dir = Path(args.video) if args.video else None
     if video_dir is not None:
         # mujoco picks its GL backend when first imported (at the first env): headless EGL unless set.
         os.environ.setdefault("MUJOCO_GL", "egl")
-        try:
-            video_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"--video: cannot create {args.video!r} ({exc.strerror or exc})") from None
-        _check_writable_dir(video_dir, "--video")
+        check_output_dir(video_dir, "--video")
 
     if args.model is not None:
         policy, label, _, settings = load_model(args.model, args.device, deterministic=args.deterministic)

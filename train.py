@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,16 +36,28 @@ from envs.tasks import KTT_STEPS_WEIGHT, build_task_list, parse_task_names, pars
 from envs.walk import COMMAND_LIMITS as WALK_COMMAND_LIMITS
 from rlcore import metrics
 from rlcore.algos import build_algorithm
-from rlcore.checkpoint import atomic_write, checkpoint_config, load_checkpoint, remove_stale_temp_files
-from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, parse_with_config, resolve_device, run_cli
-from rlcore.config import CONFIGS, BufferConfig, NetConfig, ObsNormConfig, field_docs
+from rlcore.checkpoint import check_state_fits, checkpoint_config, load_checkpoint
+from rlcore.cliutil import (
+    ArgumentParser,
+    UsageError,
+    finite_float,
+    parse_seeds,
+    parse_with_config,
+    resolve_device,
+    run_cli,
+    seed_type,
+)
+from rlcore.config import CONFIGS, BufferConfig, NetConfig, ObsNormConfig, config_to_dict, field_docs
+from rlcore.fileio import SaveDirLock, atomic_write, check_output_dir, remove_stale_temp_files
 from rlcore.gym_env import evaluate_over_seeds, make_gym_vec_env
 from rlcore.logger import RunLogger
 from rlcore.metrics import EVAL_MEAN_LENGTH, EVAL_MEAN_RETURN
 from rlcore.normstats import read_normalizer_stats
-from rlcore.runner import RunConfig, Runner, check_box_spaces
+from rlcore.runner import Interrupted, RunConfig, Runner, check_box_spaces
+from rlcore.safepickle import reason
 from scoring.curves import read_metrics, render_learning_curve
 from scoring.eval_metrics import competition_metrics, legacy_metrics
+from scoring.harness import MAX_EPISODES
 from scoring.harness import evaluate as evaluate_soccer
 from scoring.legacy import LEGACY_STEPS_WEIGHT
 from submission import MODEL_FILES, WarmStart, real_action_bounds
@@ -67,6 +80,8 @@ BC_ACTOR_COEF = 100.0
 """BC weight in the actor loss when demonstrations are prefilled; --bc-actor-coef overrides. Far above TD3+BC's
 0.4 on purpose: the cloned stand is fragile, and a TD3 fine-tune from it (BC file + prefill + 10k critic-only
 steps) fell with 0.4 and stood at the BC score (-0.992 on both penalty kicks) with 100."""
+EVAL_SEED_POOL = 10_000
+"""--eval-seeds-random draws distinct seeds from [0, EVAL_SEED_POOL)."""
 CURVE_FILE = "learning_curve.png"
 """The evaluation scores per task against timesteps, redrawn after every evaluation (scoring/curves.py)."""
 
@@ -102,7 +117,7 @@ def build_parser() -> ArgumentParser:
     run.add_argument("--n-envs", type=int, help="envs in the vector env (default: soccer 6, --env-id 1)")
     run.add_argument("--vec-env", choices=["sync", "async"], default="sync",
                      help="gymnasium vector env kind (default sync: faster for 500 Hz envs)")
-    run.add_argument("--seed", type=int, default=0, help=_RUN["seed"] + " (default 0)")
+    run.add_argument("--seed", type=seed_type, default=0, help=_RUN["seed"] + " (default 0)")
     run.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 (default auto)")
     run.add_argument("--save-dir", default="runs/latest", help="output directory (default runs/latest)")
     run.add_argument("--resume-model", help="continue from a checkpoint.pt (counters, schedules, normaliser), or "
@@ -114,20 +129,20 @@ def build_parser() -> ArgumentParser:
     algo = parser.add_argument_group("algorithm (unset = the config default)")
     algo.add_argument("--net-arch", help="comma-separated hidden sizes, e.g. 256,256,128. " + _NET["net_arch"])
     algo.add_argument("--activation", help=_NET["activation"])
-    algo.add_argument("--lr", type=float, help="learning rate (TD3 1e-3, SAC/PPO 3e-4)")
-    algo.add_argument("--gamma", type=float, help=_TD3["gamma"])
-    algo.add_argument("--tau", type=float, help=_TD3["tau"] + " (TD3/SAC)")
+    algo.add_argument("--lr", type=finite_float, help="learning rate (TD3 1e-3, SAC/PPO 3e-4)")
+    algo.add_argument("--gamma", type=finite_float, help=_TD3["gamma"])
+    algo.add_argument("--tau", type=finite_float, help=_TD3["tau"] + " (TD3/SAC)")
     algo.add_argument("--batch-size", type=int, help="minibatch size (TD3/SAC 256, PPO 64)")
     algo.add_argument("--buffer-size", type=int, help=_BUF["buffer_size"])
     algo.add_argument("--learning-starts", type=int, help=_BUF["learning_starts"])
-    algo.add_argument("--action-noise-sigma", type=float, help="TD3: " + _TD3["exploration_noise"])
-    algo.add_argument("--ent-coef", type=float, help="SAC: fixed alpha; PPO: " + _PPO["ent_coef"])
+    algo.add_argument("--action-noise-sigma", type=finite_float, help="TD3: " + _TD3["exploration_noise"])
+    algo.add_argument("--ent-coef", type=finite_float, help="SAC: fixed alpha; PPO: " + _PPO["ent_coef"])
     algo.add_argument("--ent-coef-auto", action="store_true", help="SAC: tune alpha automatically (the default)")
-    algo.add_argument("--ent-coef-min", type=float, help="SAC: " + _SAC["ent_coef_min"])
+    algo.add_argument("--ent-coef-min", type=finite_float, help="SAC: " + _SAC["ent_coef_min"])
     algo.add_argument("--n-steps", type=int, help="PPO: " + _PPO["n_steps"])
     algo.add_argument("--n-epochs", type=int, help="PPO: " + _PPO["n_epochs"])
-    algo.add_argument("--gae-lambda", type=float, help="PPO: " + _PPO["gae_lambda"])
-    algo.add_argument("--clip-range", type=float, help="PPO: " + _PPO["clip_range"])
+    algo.add_argument("--gae-lambda", type=finite_float, help="PPO: " + _PPO["gae_lambda"])
+    algo.add_argument("--clip-range", type=finite_float, help="PPO: " + _PPO["clip_range"])
     algo.add_argument("--normalize-obs", action="store_true", help=_NORM["enabled"])
     algo.add_argument("--vecnormalize-path", metavar="FILE", help="with --normalize-obs: start the normaliser from "
                       "these statistics (an SB3 vecnormalize.pkl, or a model's .meta.json); read only, never "
@@ -139,7 +154,7 @@ def build_parser() -> ArgumentParser:
 
     bc = parser.add_argument_group("behaviour cloning warm start")
     bc.add_argument("--bc-weights", help="start the actor (and the normaliser) from a BC file of python -m bc.train")
-    bc.add_argument("--bc-init-std", type=float, default=BC_INIT_STD,
+    bc.add_argument("--bc-init-std", type=finite_float, default=BC_INIT_STD,
                     help="SAC/PPO: exploration std the BC-started actor begins with, on every action dim "
                     f"(BC fits only the mean; default {BC_INIT_STD}, the recorded demonstrations' noise)")
     bc.add_argument("--freeze-bc-layers", type=int, default=0,
@@ -147,11 +162,11 @@ def build_parser() -> ArgumentParser:
     bc.add_argument("--freeze-until-step", type=int, default=0, help="unfreeze after this many timesteps")
     bc.add_argument("--bc-replay-dataset", help="TD3/SAC: demonstrations (.npz of python -m bc.record) kept in a "
                     "protected part of the replay buffer")
-    bc.add_argument("--bc-replay-fraction", type=float, default=0.0,
+    bc.add_argument("--bc-replay-fraction", type=finite_float, default=0.0,
                     help="share of the replay buffer and of each batch given to those demonstrations, in [0, 1)")
-    bc.add_argument("--bc-actor-coef", type=float, help="TD3/SAC: " + _TD3["bc_coef"]
+    bc.add_argument("--bc-actor-coef", type=finite_float, help="TD3/SAC: " + _TD3["bc_coef"]
                     + f" (default 0; {BC_ACTOR_COEF} with --bc-replay-dataset)")
-    bc.add_argument("--bc-anchor-coef", type=float, help=_TD3["anchor_coef"]
+    bc.add_argument("--bc-anchor-coef", type=finite_float, help=_TD3["anchor_coef"]
                     + f" The anchor is the --bc-weights actor or a .zip --resume-model's. (default 0; "
                     f"{BC_ANCHOR_COEF} with --bc-weights)")
 
@@ -176,18 +191,18 @@ def build_parser() -> ArgumentParser:
                         "(default: the .yaml with the same stem next to --low-level-controller)")
     soccer.add_argument("--command-limits", metavar="VX,VY,YAW", help="command mode: the speeds of a command of 1, "
                         "in m/s, m/s, rad/s (default 1,1,1: the seed's unscaled command)")
-    soccer.add_argument("--gait-threshold", type=float, help="command mode: " + _CMD["gait_threshold"]
+    soccer.add_argument("--gait-threshold", type=finite_float, help="command mode: " + _CMD["gait_threshold"]
                         + f" (default {CommandOptions().gait_threshold})")
     soccer.add_argument("--macro", metavar="PATH_OR_NAME", help="command mode: the kick macro, a mocap .npz file or "
                         "a clip name of the hub dataset (goal_kick, kick_ball1, ...) (default: none)")
-    soccer.add_argument("--macro-reward-bonus", type=float, help="command mode: " + _MACRO["bonus"]
+    soccer.add_argument("--macro-reward-bonus", type=finite_float, help="command mode: " + _MACRO["bonus"]
                         + " Needs --reward-profile pressure_shot or tight, or competition with "
                         "--allow-macro-bonus-with-competition. (default: none)")
-    soccer.add_argument("--macro-reward-radius", type=float, help=_MACRO["radius"] + f" (default "
+    soccer.add_argument("--macro-reward-radius", type=finite_float, help=_MACRO["radius"] + f" (default "
                         f"{MacroReward.radius})")
-    soccer.add_argument("--macro-reward-alignment-threshold", type=float, help=_MACRO["alignment"]
+    soccer.add_argument("--macro-reward-alignment-threshold", type=finite_float, help=_MACRO["alignment"]
                         + f" (default {MacroReward.alignment})")
-    soccer.add_argument("--macro-reward-cap", type=float, help=_MACRO["cap"] + f" (default {MacroReward.cap})")
+    soccer.add_argument("--macro-reward-cap", type=finite_float, help=_MACRO["cap"] + f" (default {MacroReward.cap})")
     soccer.add_argument("--allow-macro-bonus-with-competition", action="store_true",
                         help="let --macro-reward-bonus add to the competition profile (it then no longer ranks "
                         "episodes exactly as the official score)")
@@ -201,7 +216,7 @@ def build_parser() -> ArgumentParser:
                         "for step, several times faster) or official (sai_mujoco's own step) (default fast)")
     soccer.add_argument("--env-workers", type=int, default=1, help="shard the training envs over this many worker "
                         "processes, one per core (default 1: all envs in this process)")
-    soccer.add_argument("--ktt-steps-weight", type=float, default=KTT_STEPS_WEIGHT,
+    soccer.add_argument("--ktt-steps-weight", type=finite_float, default=KTT_STEPS_WEIGHT,
                         help=f"kick_to_target steps weight of the official score (default {KTT_STEPS_WEIGHT})")
 
     ev = parser.add_argument_group("evaluation")
@@ -210,13 +225,13 @@ def build_parser() -> ArgumentParser:
                     "default: soccer 2, --env-id 10)")
     ev.add_argument("--eval-seeds", help="comma-separated eval seeds (default: soccer 0,1,2,3, --env-id 0)")
     ev.add_argument("--eval-seeds-random", type=int, default=0,
-                    help="if > 0: draw this many distinct eval seeds in [0, 10000) from --seed "
+                    help=f"if > 0: draw this many distinct eval seeds in [0, {EVAL_SEED_POOL}) from --seed "
                     "(overrides --eval-seeds)")
     ev.add_argument("--competition-only-eval", action="store_true", help="soccer: log only the official scores "
                     "(comp_eval/*, eval_comp/*); no legacy eval/* keys and no best_model.zip")
     ev.add_argument("--legacy-only-eval", action="store_true", help="soccer: log only the legacy env-weight scores "
                     "(eval/*); the best model then follows eval/S_overall and no best_model_competition.zip")
-    ev.add_argument("--steps-weight", type=float, default=LEGACY_STEPS_WEIGHT,
+    ev.add_argument("--steps-weight", type=finite_float, default=LEGACY_STEPS_WEIGHT,
                     help=f"per-step weight of the legacy score (default {LEGACY_STEPS_WEIGHT})")
     ev.add_argument("--checkpoint-freq", type=int, default=0, help=_RUN["checkpoint_freq"])
     ev.add_argument("--log-interval", type=int, default=2000, help=_RUN["log_interval"])
@@ -303,22 +318,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def prepare_save_dir(path: str) -> Path:
-    """Create the save dir, or fail with a one-line error when it cannot be written."""
-    save_dir = Path(path)
-    try:
-        save_dir.mkdir(parents=True, exist_ok=True)
-        probe = save_dir / ".write_test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"cannot write to --save-dir {path}: {exc.strerror or exc}") from None
+def prepare_save_dir(path: str) -> tuple[Path, SaveDirLock]:
+    """Create the save dir and lock it for this run (rlcore.fileio: a second run on it is refused, a killed run's
+    lock taken over), then sweep the temp files a killed writer left; one-line errors."""
+    save_dir = check_output_dir(path, "--save-dir")
+    lock = SaveDirLock(save_dir).acquire()
+    if lock.taken_over is not None:
+        print(f"note: --save-dir {save_dir} was locked by pid {lock.taken_over}, which is no longer running; "
+              "taking it over")
     for stale in remove_stale_temp_files(save_dir):
         print(f"removed {stale.name}, left by an interrupted write")
-    return save_dir
+    return save_dir, lock
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_with_config(build_parser(), argv)
     apply_defaults(args)
     if args.reward_profile == "base":  # the seed's alias: the raw env reward
@@ -330,12 +344,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                  "env_workers"):
         if getattr(args, flag) is not None and getattr(args, flag) <= 0:
             raise UsageError(f"--{flag.replace('_', '-')} must be > 0, got {getattr(args, flag)}")
-    eval_seeds = parse_int_list(args.eval_seeds, "--eval-seeds")
-    if args.eval_seeds_random < 0:
-        raise UsageError(f"--eval-seeds-random must be >= 0, got {args.eval_seeds_random}")
+    if not str(args.save_dir).strip():
+        raise UsageError(f"--save-dir needs a directory path, got {args.save_dir!r}")
+    eval_seeds = parse_seeds(args.eval_seeds, "--eval-seeds")
+    if not 0 <= args.eval_seeds_random <= EVAL_SEED_POOL:
+        raise UsageError(f"--eval-seeds-random must be in [0, {EVAL_SEED_POOL}] (distinct seeds drawn from "
+                         f"[0, {EVAL_SEED_POOL})), got {args.eval_seeds_random}")
     if args.eval_seeds_random:
-        draw = np.random.default_rng(args.seed).choice(10_000, size=args.eval_seeds_random, replace=False)
+        draw = np.random.default_rng(args.seed).choice(EVAL_SEED_POOL, size=args.eval_seeds_random, replace=False)
         eval_seeds = sorted(int(s) for s in draw)
+    if args.eval_episodes > MAX_EPISODES:
+        raise UsageError(f"--eval-episodes must be <= {MAX_EPISODES}, got {args.eval_episodes}")
     if args.competition_only_eval and args.legacy_only_eval:
         raise UsageError("--competition-only-eval and --legacy-only-eval are mutually exclusive")
     device = resolve_device(args.device)
@@ -353,6 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(str(exc)) from None
         if resume["algo"] != args.algo:
             raise UsageError(f"--resume-model holds a {resume['algo']} checkpoint, but --algo is {args.algo}")
+        check_resume_flags(args, resume)
     if resume is not None:
         base = checkpoint_config(resume)
     else:
@@ -360,6 +380,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if warm is not None:
         base = warm.config(base if base is not None else CONFIGS[args.algo]())
     cfg = apply_bc_flags(args, algo_config(args, args.algo, base), resuming=resume is not None)
+    if resume is not None:
+        try:
+            check_state_fits(resume, cfg, where=args.resume_model)
+        except ValueError as exc:
+            raise UsageError(f"--resume-model: {exc}") from None
     start_stats = read_vecnormalize(args, resuming=resume is not None)
     try:
         run = RunConfig(total_timesteps=args.total_timesteps, seed=args.seed, eval_freq=args.eval_freq,
@@ -376,6 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if resume is not None and resume["obs_shape"] != [obs_dim]:
             raise ValueError(f"--resume-model was trained on observations of shape {tuple(resume['obs_shape'])}, "
                              f"the env has ({obs_dim},)")
+        if resume is not None and len(resume["action_low"]) != len(low):
+            raise ValueError(f"--resume-model acts in {len(resume['action_low'])} dimensions, the env in {len(low)}")
         real_low, real_high = real_action_bounds(env)
         if warm is not None:
             warm.check(cfg, obs_dim, real_low, real_high)
@@ -394,39 +421,67 @@ def main(argv: Sequence[str] | None = None) -> int:
                       file=sys.stderr)
         if uses_prefill(args):
             load_demos(args.bc_replay_dataset, obs_dim=obs_dim, act_dim=len(low))
-        save_dir = prepare_save_dir(args.save_dir)
+        if resume is not None:
+            for note in resume_notes(resume, cfg, metadata):
+                print(f"note: --resume-model: {note}")
+        save_dir, lock = prepare_save_dir(args.save_dir)
     except (ValueError, UsageError) as exc:
         env.close()
         raise UsageError(f"{description}: {exc}" if not isinstance(exc, UsageError) else str(exc)) from None
-
-    seed_everything(args.seed)
-    algo = build_algorithm(args.algo, obs_dim, low, high, cfg, device)
     try:
-        start_algorithm(args, algo, resume=resume, warm=warm, stats=start_stats, bc_payload=bc_payload,
-                        action_mode=action_mode)
-    except UsageError:
+        return run_training(args, argv, env=env, evaluate=evaluate, metadata=metadata, description=description,
+                            cfg=cfg, run=run, device=device, resume=resume, warm=warm, start_stats=start_stats,
+                            bc_payload=bc_payload, action_mode=action_mode, save_dir=save_dir,
+                            spaces=(obs_dim, low, high, real_low, real_high))
+    finally:
         env.close()
-        raise
+        lock.release()
+
+
+def run_training(args, argv: list[str], *, env, evaluate, metadata: dict, description: str, cfg, run: RunConfig,
+                 device, resume: dict | None, warm: WarmStart | None, start_stats: dict | None,
+                 bc_payload: dict | None, action_mode: str | None, save_dir: Path, spaces) -> int:
+    """Build the algorithm and the runner in the locked save dir, train, write the final model; the exit code."""
+    obs_dim, low, high, real_low, real_high = spaces
+    seed_everything(args.seed)
+    try:
+        algo = build_algorithm(args.algo, obs_dim, low, high, cfg, device)
+    except RuntimeError as exc:  # a network too large for the device's memory
+        raise UsageError(f"cannot build the {args.algo} networks {cfg.net.net_arch}: {reason(exc)}") from None
+    start_algorithm(args, algo, resume=resume, warm=warm, stats=start_stats, bc_payload=bc_payload,
+                    action_mode=action_mode)
     print(f"training {args.algo.upper()} on {description} for {args.total_timesteps} timesteps on {device}; "
           f"saving to {save_dir}")
     best = None
     if args.env_id is None:
         best = BestModels(save_dir, algo, metadata, real_low, real_high, tasks=metadata["tasks"],
                           competition=not args.legacy_only_eval, legacy=not args.competition_only_eval)
-        resumed_at = resume["runner"]["timesteps"] if resume is not None else -1
-        history = [row for row in read_metrics(save_dir / "metrics.jsonl") if row["timestep"] <= resumed_at]
+        resumed_at = resume["runner"].get("timesteps", 0) if resume is not None else -1
+        history = [row for row in read_metrics(save_dir / "metrics.jsonl")
+                   if isinstance(row, dict) and isinstance(row.get("timestep"), int) and row["timestep"] <= resumed_at]
         evaluate = track_evaluations(evaluate, save_dir, best, history)
-    runner = Runner(algo, env, run, save_dir=save_dir, evaluate=evaluate, logger=RunLogger(save_dir),
-                    metadata=metadata, resume=resume)
+    try:
+        runner = Runner(algo, env, run, save_dir=save_dir, evaluate=evaluate, logger=RunLogger(save_dir),
+                        metadata=metadata, resume=resume)
+    except ValueError as exc:  # a saved replay buffer that does not fit
+        raise UsageError(f"--resume-model: {exc}") from None
+    except RuntimeError as exc:  # a buffer too large for the device's memory
+        raise UsageError(f"cannot allocate the {'rollout' if algo.on_policy else 'replay'} buffer: {reason(exc)}; "
+                         "lower --buffer-size / --n-steps") from None
     if uses_prefill(args):
-        report = prefill_replay(runner.replay, args.bc_replay_dataset, seed=args.seed, action_mode=action_mode,
-                                reward_profile=None if args.env_id else args.reward_profile)
+        try:
+            report = prefill_replay(runner.replay, args.bc_replay_dataset, seed=args.seed, action_mode=action_mode,
+                                    reward_profile=None if args.env_id else args.reward_profile)
+        except ValueError as exc:
+            raise UsageError(f"--bc-replay-dataset: {exc}") from None
         runner.logger.message(report.message())
         runner.logger.record({PREFILL_METRIC: report.inserted}, runner.timesteps)
     try:
         final = runner.train()
-    finally:
-        env.close()
+    except Interrupted as stop:
+        print(f"{stop.signal_name} at timestep {stop.timesteps}: wrote {stop.checkpoint}; resume with: "
+              f"python train.py {resume_command(argv, stop.checkpoint)}", file=sys.stderr)
+        return 128 + stop.signum
     lines = ["final evaluation: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.headline(final).items())]
     model_path = write_run_model(save_dir, "final", algo, metadata, action_low=real_low, action_high=real_high,
                                  timesteps=runner.timesteps, scores=final)
@@ -441,12 +496,81 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def resume_command(argv: list[str], checkpoint: Path) -> str:
+    """`argv` with --resume-model pointing at `checkpoint` (the command that continues an interrupted run)."""
+    kept, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+            continue
+        if token == "--resume-model":
+            skip = True
+            continue
+        if not token.startswith("--resume-model="):
+            kept.append(token)
+    return shlex.join([*kept, "--resume-model", str(checkpoint)])
+
+
+def check_resume_flags(args, resume: dict) -> None:
+    """Flags that contradict a checkpoint.pt are errors: the network, normalisation, env, action mode and repeat
+    are the checkpoint's, and --total-timesteps counts the whole run (so it cannot be below the steps done)."""
+    cfg, meta = checkpoint_config(resume), resume["metadata"]
+    done = resume["runner"].get("timesteps", 0)
+    where = f"--resume-model {args.resume_model}"
+    if args.total_timesteps < done:
+        raise UsageError(f"{where} has done {done} timesteps; --total-timesteps counts the whole run, so it must be "
+                         f">= {done} (got {args.total_timesteps})")
+    if args.net_arch is not None and parse_net_arch(args.net_arch) != cfg.net.net_arch:
+        raise UsageError(f"{where} has the network {','.join(map(str, cfg.net.net_arch))}; a resumed run keeps it: "
+                         f"drop --net-arch {args.net_arch}")
+    if args.activation is not None and args.activation != cfg.net.activation:
+        raise UsageError(f"{where} uses the {cfg.net.activation} activation; drop --activation {args.activation}")
+    if args.normalize_obs and not cfg.obs_norm.enabled:
+        raise UsageError(f"{where} was trained without observation normalisation; drop --normalize-obs (or start a "
+                         "new run)")
+    trained_env = meta.get("env_id")
+    if (trained_env or None) != (args.env_id or None):
+        trained = f"--env-id {trained_env}" if trained_env else "the soccer tasks"
+        raise UsageError(f"{where} was trained on {trained} (observations of shape {tuple(resume['obs_shape'])}), "
+                         f"not on {'--env-id ' + args.env_id if args.env_id else 'the soccer tasks'}")
+    if args.env_id is None:
+        for flag, value in (("action_mode", args.action_mode), ("action_repeat", args.action_repeat)):
+            if flag in meta and meta[flag] != value:
+                raise UsageError(f"{where} was trained with --{flag.replace('_', '-')} {meta[flag]}; pass it again "
+                                 f"(got {value})")
+
+
+def resume_notes(resume: dict, cfg, metadata: dict) -> list[str]:
+    """What differs from the checkpoint and applies from now on: changed hyper-parameters and run settings."""
+    before, after = _flat(resume["config"]), _flat(config_to_dict(cfg))
+    notes = [f"{key} {before.get(key)!r} -> {after[key]!r} (applies from now on)" for key in after
+             if before.get(key) != after[key]]
+    trained = resume["metadata"]
+    for key in ("tasks", "task_list", "reward_profile", "n_envs"):
+        if key in trained and key in metadata and trained[key] != metadata[key]:
+            notes.append(f"{key} {trained[key]!r} -> {metadata[key]!r} (applies from now on)")
+    return notes
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
 def start_algorithm(args, algo, *, resume: dict | None, warm: WarmStart | None, stats: dict | None,
                     bc_payload: dict | None, action_mode: str | None) -> None:
     """Bring a fresh algorithm to its starting point: a checkpoint's state, or a zip warm start, normaliser
     statistics and a BC actor; then the warm-start anchor and the BC freeze (UsageError on bad values)."""
     if resume is not None:
-        algo.load_state_dict(resume["algo_state"])  # anchor and freeze included
+        algo.load_state_dict(resume["algo_state"])  # anchor and freeze included (check_state_fits passed)
+        for optimizer in (v for v in vars(algo).values() if isinstance(v, torch.optim.Optimizer)):
+            for group in optimizer.param_groups:  # a changed --lr applies from now on (resume_notes says so)
+                group["lr"] = algo.cfg.learning_rate
         return
     if warm is not None:
         try:

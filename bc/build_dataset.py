@@ -14,10 +14,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bc.dataset import check_writable, save_npz
+from bc.dataset import save_npz
 from bc.mocap import MocapError, load_mocap
 from bc.mocap_dataset import ACTION_MODES, CONTEXT_MODES, TASK_MODES, BuildOptions, SentinelOptions, build_dataset
-from rlcore.cliutil import ArgumentParser, UsageError, run_cli
+from rlcore.cliutil import ArgumentParser, UsageError, finite_float, run_cli
+from rlcore.fileio import check_output_file
 
 DEFAULT_FILES = ("goal_kick", "jogging", "kick_ball1", "kick_ball2", "kick_ball3", "pass_ball1", "powerful_kick",
                  "running", "soccer_drill_run", "walking")
@@ -48,13 +49,13 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--sentinel-frames", default="0-2",
                         help="source frames: 'a-b' inclusive, 'a:b' half-open, 'n'; comma-separated (default 0-2)")
     parser.add_argument("--sentinel-pattern", default="1,-1,1", help="3 values in [-1, 1] (default 1,-1,1)")
-    parser.add_argument("--sentinel-threshold", type=float, default=0.95,
+    parser.add_argument("--sentinel-threshold", type=finite_float, default=0.95,
                         help="report a sample as a sentinel when all(action * pattern >= this) (default 0.95)")
     parser.add_argument("--context-mode", choices=CONTEXT_MODES, default="keep",
                         help="synthetic ball/goal context: keep (zeros), sentinel, all (needs --enable-sentinels)")
-    parser.add_argument("--ball-radius", type=float, default=0.6, help="sentinel ball distance is half this (m)")
-    parser.add_argument("--ball-far", type=float, default=3.0, help="context 'all': far ball distance (m)")
-    parser.add_argument("--goal-distance", type=float, default=2.0, help="context goal distance (m)")
+    parser.add_argument("--ball-radius", type=finite_float, default=0.6, help="sentinel ball distance is half this (m)")
+    parser.add_argument("--ball-far", type=finite_float, default=3.0, help="context 'all': far ball distance (m)")
+    parser.add_argument("--goal-distance", type=finite_float, default=2.0, help="context goal distance (m)")
     parser.add_argument("--report", action="store_true", help="print per-file counts")
     return parser
 
@@ -132,10 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"warning: skipping missing mocap file {path}", file=sys.stderr)
     if not paths:
         raise UsageError(f"none of the selected mocap files exist under {root}")
-    try:
-        output = check_writable(args.output or f"booster_dataset/imitation_learning/bc_{options.action_mode}.npz")
-    except ValueError as exc:
-        raise UsageError(f"--output: {exc}") from None
+    output = check_output_file(args.output or f"booster_dataset/imitation_learning/bc_{options.action_mode}.npz",
+                               "--output")
     try:
         clips = [load_mocap(p) for p in paths]
     except MocapError as exc:
@@ -144,10 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     built = build_dataset(clips, options)
     if len(built.observations) == 0:
         raise UsageError("the selected files produced no samples (every trajectory is shorter than two decisions)")
-    try:
-        save_npz(output, built.arrays(options))
-    except OSError as exc:
-        raise UsageError(f"cannot write --output {str(output)!r}: {exc.strerror or exc}") from None
+    save_npz(output, built.arrays(options))  # a failed write is one line, the previous file intact
     n = len(built.observations)
     print(f"Wrote {n} samples ({options.action_mode} actions, {options.decision_hz:g} Hz decisions, "
           f"{len(clips)} files) to {output}")

@@ -31,8 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlcore.checkpoint import atomic_write
-from rlcore.config import CONFIGS, NetConfig, ObsNormConfig
+from rlcore.checkpoint import on_meta_device, read_weights_only
+from rlcore.config import ACTIVATIONS, CONFIGS, NetConfig, ObsNormConfig
+from rlcore.fileio import atomic_write
 from rlcore.networks import ActorCritic, SACActor, TD3Actor
 from rlcore.normalizer import RunningNormalizer
 from rlcore.policy import DeployedPolicy
@@ -195,19 +196,52 @@ def save_bc(path: str | Path, payload: dict) -> None:
 
 
 def load_bc(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a BC payload; ValueError naming the file when it is missing or not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"BC weights not found: {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)  # tensors and plain types only
-    except Exception as exc:  # torch raises many types for a damaged file or one with pickled objects
-        raise ValueError(f"cannot read BC weights {path}: {exc.__class__.__name__}") from None
-    if not isinstance(payload, dict) or payload.get("format") != BC_FORMAT:
+    """Read and check a BC payload; ValueError naming the file when it is missing, not one, or malformed."""
+    return check_bc(read_weights_only(Path(path), map_location, "BC weights"), path)
+
+
+def is_bc(payload: object) -> bool:
+    """Whether a loaded .pt payload says it is a BC payload (check_bc then says whether it is a good one)."""
+    return isinstance(payload, dict) and payload.get("format") == BC_FORMAT
+
+
+def check_bc(payload: object, path: str | Path) -> dict:
+    """`payload` (read from `path`) checked as a BC payload; ValueError naming the file and the problem."""
+    if not is_bc(payload):
         raise ValueError(f"{path} is not a BC payload written by python -m bc.train")
     if payload.get("version") != BC_VERSION:
         raise ValueError(f"{path}: BC payload version {payload.get('version')}, this code reads {BC_VERSION}")
+    try:
+        _check_payload(payload)
+    except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise ValueError(f"{path}: malformed BC payload: {str(exc).strip().splitlines()[0]}") from None
     return payload
+
+
+def _check_payload(payload: dict) -> None:
+    """Keys and types, then the weights and the normaliser loaded into the payload's own network on the meta device
+    (nothing allocated): a payload that passes builds and loads."""
+    if payload.get("algo") not in BC_MODULES:
+        raise ValueError(f"unknown algorithm {payload.get('algo')!r} (known: {', '.join(BC_MODULES)})")
+    for key in ("obs_dim", "action_dim"):
+        if type(payload.get(key)) is not int or payload[key] <= 0:
+            raise ValueError(f"{key} must be an integer > 0, got {payload.get(key)!r}")
+    if not isinstance(payload.get("net_arch"), list) or payload.get("activation") not in ACTIVATIONS:
+        raise ValueError("net_arch must be a list of sizes and activation one of " + ", ".join(ACTIVATIONS))
+    net = net_config(payload)
+    state = payload.get("state_dict")
+    if not (isinstance(state, dict) and all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items())):
+        raise ValueError("state_dict must map names to tensors")
+    if not (payload.get("action_mode") is None or isinstance(payload["action_mode"], str)):
+        raise ValueError("action_mode must be a string or null")
+    with on_meta_device():
+        actor = build_actor(payload["algo"], payload["obs_dim"], payload["action_dim"], net)
+        _, unexpected = actor.load_state_dict(state, strict=False)
+        own = {k for k in actor.state_dict() if k.startswith(tuple(f"{p}." for p in BC_MODULES[payload["algo"]]))}
+        if unexpected or own - set(state):
+            raise ValueError(f"the weights do not match the payload's network: missing {sorted(own - set(state))}, "
+                             f"unexpected {sorted(unexpected)}")
+        RunningNormalizer((payload["obs_dim"],), ObsNormConfig(), "meta").load_state_dict(payload.get("normalizer"))
 
 
 def net_config(payload: dict) -> NetConfig:

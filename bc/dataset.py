@@ -9,13 +9,12 @@ mode's [-1, 1] space. Recorded rollouts (bc/rollouts.py) add real transitions: `
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rlcore.checkpoint import atomic_write
+from rlcore.fileio import atomic_write
 
 TRANSITION_KEYS = ("next_observations", "rewards", "terminated")
 """All present (real transitions) or none (observation/action pairs only)."""
@@ -50,29 +49,48 @@ def save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write(Path(path), lambda handle: np.savez(handle, **arrays))
 
 
-def check_writable(path: str | Path) -> Path:
-    """Create the parent folder and try a file in it, so a bad output path fails before any work is done."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent):
-            pass
-    except OSError as exc:
-        raise ValueError(f"cannot write into {str(path.parent)!r} ({exc.strerror or exc})") from None
-    return path
+def _text(npz: np.lib.npyio.NpzFile, key: str, path: Path) -> str | None:
+    if key not in npz.files:
+        return None
+    value = npz[key]
+    if value.ndim != 0 or value.dtype.kind != "U":
+        raise ValueError(f"{path}: {key} must be a string (a 0-d unicode array), got {value.dtype} of shape "
+                         f"{value.shape}")
+    return str(value)
 
 
-def _text(npz: np.lib.npyio.NpzFile, key: str) -> str | None:
-    return str(npz[key]) if key in npz.files else None
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _first_row(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1))[0])
+
+
+def check_real_values(path: Path, key: str, array: np.ndarray) -> None:
+    """ValueError naming the file, the key and the first bad row unless `array` holds bool, integer or float values,
+    all finite and within float32's range (everything is stored as float32: 1e39 would become inf, and the
+    imaginary part of a complex value would be dropped)."""
+    kind = array.dtype.kind
+    if kind not in "biuf":
+        raise ValueError(f"{path}: {key} must hold real numbers (bool, integer or float), got dtype {array.dtype}")
+    if kind != "f" or array.size == 0:
+        return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise ValueError(f"{path}: {key} has NaN or inf values (first at row {_first_row(bad)})")
+    if array.dtype.itemsize > 4:
+        beyond = np.abs(array) > F32_MAX
+        if beyond.any():
+            raise ValueError(f"{path}: {key} has values beyond float32's range (|x| > {F32_MAX:.4g}; first at row "
+                             f"{_first_row(beyond)})")
 
 
 def load_demos(path: str | Path, *, obs_dim: int | None = None, act_dim: int | None = None) -> Demos:
     """Read and check a demonstration file; ValueError naming the file on any problem.
 
     Checks: the file is an .npz with `observations` and `actions`; at least one row; 2-D arrays with equal row
-    counts; the widths (when given); every value finite; actions within [-1, 1]; transition keys all or none.
+    counts; the widths (when given); every value a finite real number within float32's range (check_real_values);
+    actions within [-1, 1]; transition keys all or none; text metadata 0-d strings.
     """
     path = Path(path)
     if not path.is_file():
@@ -88,27 +106,29 @@ def load_demos(path: str | Path, *, obs_dim: int | None = None, act_dim: int | N
         present = [k for k in TRANSITION_KEYS if k in npz.files]
         if present and len(present) != len(TRANSITION_KEYS):
             raise ValueError(f"{path}: has {', '.join(present)} but not all of {', '.join(TRANSITION_KEYS)}")
-        arrays = {k: np.asarray(npz[k]) for k in ("observations", "actions", "executed_actions", *TRANSITION_KEYS)
-                  if k in npz.files}
-        action_mode, reward_profile = _text(npz, "action_mode"), _text(npz, "reward_profile")
+        try:
+            arrays = {k: np.asarray(npz[k]) for k in ("observations", "actions", "executed_actions", *TRANSITION_KEYS)
+                      if k in npz.files}
+        except Exception as exc:  # a damaged member: zip, header or size errors
+            raise ValueError(f"{path}: a member cannot be read ({exc.__class__.__name__})") from None
+        action_mode, reward_profile = _text(npz, "action_mode", path), _text(npz, "reward_profile", path)
 
     obs, actions = arrays["observations"], arrays["actions"]
     if obs.ndim != 2 or actions.ndim != 2:
         raise ValueError(f"{path}: observations and actions must be 2-D, got shapes {obs.shape} and {actions.shape}")
     if len(obs) == 0:
         raise ValueError(f"{path}: the dataset is empty (0 samples)")
+    if obs.shape[1] == 0 or actions.shape[1] == 0:
+        raise ValueError(f"{path}: observations and actions need at least one column, got shapes {obs.shape} and "
+                         f"{actions.shape}")
     if obs_dim is not None and obs.shape[1] != obs_dim:
         raise ValueError(f"{path}: observations are {obs.shape[1]}-dim, the env's are {obs_dim}-dim")
     if act_dim is not None and actions.shape[1] != act_dim:
         raise ValueError(f"{path}: actions are {actions.shape[1]}-dim, the env's are {act_dim}-dim")
     for key, array in arrays.items():
-        if len(array) != len(obs):
-            raise ValueError(f"{path}: {key} has {len(array)} rows, observations have {len(obs)}")
-        if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
-            raise ValueError(f"{path}: {key} is not numeric ({array.dtype})")
-        bad = ~np.isfinite(array.astype(np.float64))
-        if bad.any():
-            raise ValueError(f"{path}: {key} has NaN or inf values (first at row {int(np.argwhere(bad)[0, 0])})")
+        if array.ndim == 0 or len(array) != len(obs):
+            raise ValueError(f"{path}: {key} has {len(array) if array.ndim else 0} rows, observations have {len(obs)}")
+        check_real_values(path, key, array)
     for key in ("actions", "executed_actions"):
         if key in arrays and np.abs(arrays[key]).max() > 1.0 + 1e-6:
             raise ValueError(f"{path}: {key} must lie in [-1, 1] (the action mode's normalised space), "

@@ -76,14 +76,18 @@ def load_mocap(path: str | Path) -> MocapClip:
         if missing:
             raise fail(f"missing key(s) {', '.join(missing)} (has: {', '.join(sorted(npz.files)) or 'none'})")
         try:
-            qpos = np.asarray(npz["qpos"], dtype=np.float64)
-            qvel = np.asarray(npz["qvel"], dtype=np.float64)
-            frequency = np.asarray(npz["frequency"], dtype=np.float64)
+            raw = {key: np.asarray(npz[key]) for key in ("qpos", "qvel", "frequency")}
+            for key, array in raw.items():
+                if array.dtype.kind not in "biuf":  # complex values would lose their imaginary part silently
+                    raise fail(f"{key} must hold real numbers, got dtype {array.dtype}")
+            qpos, qvel, frequency = (raw[key].astype(np.float64) for key in ("qpos", "qvel", "frequency"))
             split_points = np.asarray(npz["split_points"]) if "split_points" in npz.files else None
             joint_names = [str(n) for n in np.asarray(npz["joint_names"]).ravel()] if "joint_names" in npz.files \
                 else None
-        except (ValueError, TypeError) as exc:
-            raise fail(f"cannot read the arrays ({exc})") from None
+        except MocapError:
+            raise
+        except Exception as exc:  # a damaged member: zip, header or size errors
+            raise fail(f"cannot read the arrays ({exc.__class__.__name__}: {str(exc)[:200]})") from None
 
     for key, array, width in (("qpos", qpos, QPOS_DIM), ("qvel", qvel, QVEL_DIM)):
         if array.ndim != 2 or array.shape[1] != width:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bc.cloning import bc_policy, load_bc
+from bc.cloning import bc_policy, check_bc, is_bc
+from bc.mocap_dataset import ACTION_DIMS
 from bc.stand import StandController
 from envs.preprocess import OBS_DIM
-from rlcore.checkpoint import load_policy
+from rlcore.checkpoint import check_checkpoint, read_weights_only, restore_algorithm
 
 Policy = Callable[[np.ndarray], np.ndarray]
 Loader = Callable[[Path, str, str], tuple[Policy, str]]
@@ -24,23 +25,28 @@ Loader = Callable[[Path, str, str], tuple[Policy, str]]
 
 def load_torch_policy(path: Path, action_mode: str, device: str = "cpu") -> tuple[Policy, str]:
     """A BC payload (python -m bc.train) or a checkpoint.pt (train.py); ValueError when it does not fit the env."""
-    try:
-        payload = load_bc(path, map_location=device)
-    except ValueError:
-        payload = None  # not a BC payload: a checkpoint, or load_policy says why not
-    if payload is not None:
+    payload = read_weights_only(path, device, "policy file")  # one read, weights only: a BC payload or a checkpoint
+    if is_bc(payload):
+        payload = check_bc(payload, path)
         if payload["obs_dim"] != OBS_DIM:
             raise ValueError(f"{path}: the BC net takes {payload['obs_dim']}-dim observations, the env gives {OBS_DIM}")
         if payload.get("action_mode") not in (None, action_mode):
             raise ValueError(f"{path}: a BC net for {payload['action_mode']} actions, the env runs {action_mode}")
+        if payload["action_dim"] != ACTION_DIMS[action_mode]:
+            raise ValueError(f"{path}: the BC net gives {payload['action_dim']}-dim actions, {action_mode} takes "
+                             f"{ACTION_DIMS[action_mode]}")
         return bc_policy(payload, device).predict, f"BC {payload['algo']} actor {path}"
-    policy, payload = load_policy(path, device)
+    payload = check_checkpoint(payload, path)
     if payload["obs_shape"] != [OBS_DIM]:
         raise ValueError(f"{path}: trained on observations of shape {tuple(payload['obs_shape'])}, "
                          f"the env gives ({OBS_DIM},)")
-    trained_mode = payload.get("metadata", {}).get("action_mode")
+    trained_mode = payload["metadata"].get("action_mode")
     if trained_mode not in (None, action_mode):
         raise ValueError(f"{path}: trained on {trained_mode} actions, the env runs {action_mode}")
+    if len(payload["action_low"]) != ACTION_DIMS[action_mode]:
+        raise ValueError(f"{path}: gives {len(payload['action_low'])}-dim actions, {action_mode} takes "
+                         f"{ACTION_DIMS[action_mode]}")
+    policy = restore_algorithm(payload, device, where=str(path)).policy
     return policy.predict, f"{payload['algo']} checkpoint {path}"
 
 

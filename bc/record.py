@@ -16,14 +16,15 @@ from collections.abc import Sequence
 
 import torch
 
-from bc.dataset import check_writable, save_npz
+from bc.dataset import save_npz
 from bc.policies import load_policy_source
 from bc.rollouts import Episode, RecordOptions, record_rollouts, rollout_arrays
 from bc.train import resolve_device
 from envs.factory import ACTION_MODES, REWARD_PROFILES
 from envs.fastsim import SIMS
 from envs.tasks import parse_task_names
-from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, run_cli
+from rlcore.cliutil import ArgumentParser, UsageError, finite_float, parse_seeds, run_cli, seed_type
+from rlcore.fileio import check_output_file
 
 
 def build_parser() -> ArgumentParser:
@@ -34,10 +35,10 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--tasks", default="all", help="comma-separated task names, or all (default)")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated reset seeds, one episode each per "
                         "task (default 0,1,2,3,4)")
-    parser.add_argument("--noise", type=float, default=0.1,
+    parser.add_argument("--noise", type=finite_float, default=0.1,
                         help="std of Gaussian noise on the EXECUTED action, as a fraction of the bounds; labels stay "
                         "clean (default 0.1; 0 gives clean demos, which BC of the stand controller cannot learn from)")
-    parser.add_argument("--noise-seed", type=int, default=0, help="seed of the noise generators (default 0)")
+    parser.add_argument("--noise-seed", type=seed_type, default=0, help="seed of the noise generators (default 0)")
     parser.add_argument("--action-mode", choices=sorted(ACTION_MODES), default="torque",
                         help="action space recorded (default torque)")
     parser.add_argument("--action-repeat", type=int, default=1, help="physics steps per decision (default 1)")
@@ -63,18 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 sim=args.sim)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    seeds = parse_int_list(args.seeds, "--seeds")
-    if len(set(seeds)) != len(seeds):
-        raise UsageError(f"--seeds must be distinct, got {args.seeds!r}")
+    seeds = parse_seeds(args.seeds, "--seeds")
     for flag in ("action_repeat", "threads"):
         if getattr(args, flag) < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     if args.max_episode_steps is not None and args.max_episode_steps < 1:
         raise UsageError(f"--max-episode-steps must be >= 1, got {args.max_episode_steps}")
-    try:
-        out = check_writable(args.out)
-    except ValueError as exc:
-        raise UsageError(f"--out: {exc}") from None
+    out = check_output_file(args.out, "--out")
     torch.set_num_threads(args.threads)
     device = str(resolve_device(args.device))
     try:
@@ -92,10 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     episodes = record_rollouts(policy, tasks, seeds, options, progress)
     arrays = rollout_arrays(episodes, options, label)
-    try:
-        save_npz(out, arrays)
-    except OSError as exc:
-        raise UsageError(f"cannot write --out {args.out!r}: {exc.strerror or exc}") from None
+    save_npz(out, arrays)  # a failed write is one line (rlcore.fileio.WriteError), the previous file intact
     print(f"wrote {len(arrays['observations'])} transitions of {len(episodes)} episodes to {out} "
           f"in {time.perf_counter() - start:.1f}s")
     return 0

@@ -16,11 +16,20 @@ from collections.abc import Sequence
 import torch
 
 from bc.cloning import BCConfig, make_payload, save_bc, train_bc
-from bc.dataset import check_writable, load_demos
+from bc.dataset import load_demos
 from bc.mocap_dataset import ACTION_DIMS
 from envs.preprocess import OBS_DIM
-from rlcore.cliutil import ArgumentParser, UsageError, parse_int_list, resolve_device, run_cli
+from rlcore.cliutil import (
+    ArgumentParser,
+    UsageError,
+    finite_float,
+    parse_int_list,
+    resolve_device,
+    run_cli,
+    seed_type,
+)
 from rlcore.config import ACTIVATIONS, CONFIGS
+from rlcore.fileio import check_output_file
 
 
 def build_parser() -> ArgumentParser:
@@ -36,12 +45,13 @@ def build_parser() -> ArgumentParser:
                         help="hidden activation (default: the algorithm's, relu TD3/SAC, tanh PPO)")
     parser.add_argument("--epochs", type=int, default=30, help="passes over the data (default 30)")
     parser.add_argument("--batch-size", type=int, default=1024, help="minibatch size (default 1024)")
-    parser.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default 3e-4)")
-    parser.add_argument("--val-fraction", type=float, default=0.1,
+    parser.add_argument("--lr", type=finite_float, default=3e-4, help="Adam learning rate (default 3e-4)")
+    parser.add_argument("--val-fraction", type=finite_float, default=0.1,
                         help="share of rows held out for the validation loss (default 0.1)")
     parser.add_argument("--normalize-obs", action="store_true",
                         help="fit an observation normaliser on the data (then train.py needs --normalize-obs)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the init and the batches (default 0)")
+    parser.add_argument("--seed", type=seed_type, default=0,
+                        help="seed of the split, the init and the batches (default 0)")
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda (default auto)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: on a shared CPU more threads can run far slower)")
@@ -55,9 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = BCConfig(algo=args.algo, net_arch=net_arch, activation=args.activation, epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction,
                        normalize_obs=args.normalize_obs, seed=args.seed)
-        out = check_writable(args.out)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    out = check_output_file(args.out, "--out")
     if args.threads < 1:
         raise UsageError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)

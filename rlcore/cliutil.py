@@ -1,16 +1,25 @@
 """Command-line plumbing shared by train.py, evaluate.py and the bc tools.
 
 Bad input must end in ONE line on stderr and exit code 2, never a traceback. Every check raises
-`UsageError`; `run_cli` turns it into that line. argparse's own errors go the same way.
+`UsageError`; `run_cli` turns it into that line. argparse's own errors go the same way, and so does an
+OSError that escapes a tool (a write that failed: no space left, a vanished folder). Values are checked when
+the command line is parsed (`seed`, `finite_float`, `parse_int_list` with its range), so no run trains for
+hours and then dies on a flag at its final evaluation.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Sequence
 
 import torch
+
+SEED_MAX = 2**32 - 1
+"""Largest seed (numpy's legacy seeding, which train.py uses, takes 0 .. 2**32 - 1)."""
+MAX_CONFIG_BYTES = 2**20
+"""Largest --config file read (a run's options are a few hundred bytes)."""
 
 
 class UsageError(ValueError):
@@ -29,16 +38,43 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     try:
         return main(argv)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print("error: " + " ".join(str(exc).split("\n")), file=sys.stderr)  # one line, whatever the message
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a write or read the tool did not expect to fail (no space left, I/O error)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc.__class__.__name__}{where}", file=sys.stderr)
+        return 2
 
 
-def parse_int_list(text: str, flag: str, *, minimum: int | None = 0) -> list[int]:
-    """Parse '0,1,2' into ints; raise UsageError naming the flag on anything else."""
-    items = [t.strip() for t in text.split(",") if t.strip()]
+def seed_type(text: str) -> int:
+    """argparse type of a seed: an integer in [0, 2**32 - 1]."""
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: need an integer in [0, {SEED_MAX}]") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"seed {value} is outside [0, {SEED_MAX}]")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """argparse type of a finite number (nan and inf are refused)."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def parse_int_list(text: str, flag: str, *, minimum: int | None = 0, maximum: int | None = None,
+                   distinct: bool = False) -> list[int]:
+    """Parse '0,1,2' into ints; raise UsageError naming the flag on anything else (out of range, repeated)."""
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
     if not items:
         raise UsageError(f"{flag} needs at least one integer, got {text!r}")
     try:
@@ -47,7 +83,16 @@ def parse_int_list(text: str, flag: str, *, minimum: int | None = 0) -> list[int
         raise UsageError(f"{flag} must be comma-separated integers, got {text!r}") from None
     if minimum is not None and any(v < minimum for v in values):
         raise UsageError(f"{flag} values must be >= {minimum}, got {text!r}")
+    if maximum is not None and any(v > maximum for v in values):
+        raise UsageError(f"{flag} values must be <= {maximum}, got {text!r}")
+    if distinct and len(set(values)) != len(values):
+        raise UsageError(f"{flag} must be distinct, got {text!r}")
     return values
+
+
+def parse_seeds(text: str, flag: str) -> list[int]:
+    """Comma-separated distinct seeds in [0, 2**32 - 1]."""
+    return parse_int_list(text, flag, minimum=0, maximum=SEED_MAX, distinct=True)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -77,11 +122,17 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     path = _flag_value(argv, flag)
     if path is not None:
         try:
-            with open(path, encoding="utf-8") as handle:
-                data = yaml.safe_load(handle)
+            with open(path, "rb") as handle:
+                raw = handle.read(MAX_CONFIG_BYTES + 1)
         except OSError as exc:
             raise UsageError(f"{flag} {path}: {exc.strerror or exc}") from None
-        except yaml.YAMLError as exc:
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise UsageError(f"{flag} {path}: larger than {MAX_CONFIG_BYTES:,} bytes; not a run's options")
+        try:
+            data = yaml.safe_load(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise UsageError(f"{flag} {path}: not a UTF-8 text file") from None
+        except (yaml.YAMLError, ValueError, RecursionError) as exc:
             raise UsageError(f"{flag} {path}: not valid YAML ({exc.__class__.__name__})") from None
         if data is None:
             data = {}
@@ -116,11 +167,16 @@ def _config_value(action: argparse.Action, value, where: str):
             raise UsageError(f"{where} must be true or false, got {value!r}")
         return value
     if isinstance(value, (list, tuple)):
+        if not all(isinstance(v, (str, int, float)) for v in value):
+            raise UsageError(f"{where}: a list must hold plain values")
         value = ",".join(str(v) for v in value)
+    elif not (value is None or isinstance(value, (str, int, float))):
+        raise UsageError(f"{where}: expected a plain value, got a {type(value).__name__}")
     try:
         converted = action.type(value) if action.type is not None else (None if value is None else str(value))
-    except (TypeError, ValueError):
-        raise UsageError(f"{where}: invalid value {value!r}") from None
+    except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+        detail = f" ({exc})" if isinstance(exc, argparse.ArgumentTypeError) else ""
+        raise UsageError(f"{where}: invalid value {str(value)[:80]!r}{detail}") from None
     if action.choices is not None and converted not in action.choices:
         raise UsageError(f"{where}: {converted!r} is not one of {', '.join(map(str, action.choices))}")
     return converted

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from rlcore.fileio import WriteError, output_target
+
 
 class RunLogger:
     """Writes scalars to TensorBoard (when a directory is given) and to metrics.jsonl."""
@@ -21,11 +23,14 @@ class RunLogger:
         self._writer = None
         self._jsonl = None
         if log_dir is not None:
-            log_dir.mkdir(parents=True, exist_ok=True)
-            path = log_dir / "metrics.jsonl"
-            self._jsonl = open(path, "a", encoding="utf-8")
-            if path.stat().st_size and not _ends_with_newline(path):
-                self._jsonl.write("\n")  # a killed run's unfinished line stays apart from the next record
+            self._path = path = output_target(log_dir / "metrics.jsonl", "metrics.jsonl")  # not a FIFO or device
+            try:
+                log_dir.mkdir(parents=True, exist_ok=True)
+                self._jsonl = open(path, "a", encoding="utf-8")
+                if path.stat().st_size and not _ends_with_newline(path):
+                    self._jsonl.write("\n")  # a killed run's unfinished line stays apart from the next record
+            except OSError as exc:
+                raise WriteError(f"cannot append to {path}: {exc.strerror or exc}") from None
             if tensorboard:
                 from torch.utils.tensorboard import SummaryWriter
 
@@ -39,8 +44,11 @@ class RunLogger:
             for key, value in clean.items():
                 self._writer.add_scalar(key, value, timestep)
         if self._jsonl is not None:
-            self._jsonl.write(json.dumps({"timestep": timestep, "time": time.time(), **clean}) + "\n")
-            self._jsonl.flush()
+            try:
+                self._jsonl.write(json.dumps({"timestep": timestep, "time": time.time(), **clean}) + "\n")
+                self._jsonl.flush()
+            except OSError as exc:
+                raise WriteError(f"cannot append to {self._path}: {exc.strerror or exc}") from None
 
     def progress(self, line: str) -> None:
         """One progress line: rewritten in place on a terminal, a new line otherwise."""

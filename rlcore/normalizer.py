@@ -9,14 +9,65 @@ for a batch with mean m_b, population variance v_b and count n_b,
 starting from mean 0, var 1, count 1e-4 (SB3's RunningMeanStd). Normalising is the pure call
 clip((x - mean) / sqrt(var + eps), -clip, clip), the training formula, used everywhere the policy acts
 (the seed pipeline dropped the clip at evaluation: seed_workflow.md 13.12).
+
+Statistics from a file are checked before they are used (`check_stats`, called by `load_stats` and
+`load_state_dict`): NaN means or a negative variance would otherwise turn every action into NaN.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
 from rlcore.config import ObsNormConfig
+
+
+def _positive(value: Any, name: str) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _vector(value: Any, name: str) -> torch.Tensor:
+    try:
+        vector = torch.as_tensor(value, dtype=torch.float64, device="cpu")
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        raise ValueError(f"{name} must be a list of numbers") from None
+    if vector.ndim != 1 or len(vector) == 0:
+        raise ValueError(f"{name} must be a non-empty 1-d list of numbers, got shape {tuple(vector.shape)}")
+    if not torch.isfinite(vector).all():
+        raise ValueError(f"{name} has NaN or inf entries")
+    return vector
+
+
+def check_stats(stats: Mapping[str, Any]) -> dict[str, Any]:
+    """`stats` (RunningNormalizer.stats() form; mean and var as lists, arrays or tensors) checked and made plain.
+
+    ValueError naming the first problem: a missing field, mean and var not finite 1-d vectors of one shape,
+    a negative variance, count, clip or epsilon not finite and > 0, enabled not a bool.
+    """
+    if not isinstance(stats, Mapping):
+        raise ValueError(f"normaliser statistics must be a mapping, got {type(stats).__name__}")
+    missing = [key for key in ("mean", "var", "count") if key not in stats]
+    if missing:
+        raise ValueError(f"normaliser statistics lack {', '.join(missing)}")
+    mean, var = _vector(stats["mean"], "mean"), _vector(stats["var"], "var")
+    if mean.shape != var.shape:
+        raise ValueError(f"mean and var differ in shape: {tuple(mean.shape)} and {tuple(var.shape)}")
+    if (var < 0).any():
+        raise ValueError(f"var must be >= 0, got {float(var.min()):g}")
+    enabled = stats.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ValueError(f"enabled must be true or false, got {enabled!r}")
+    return {"enabled": enabled, "mean": mean.tolist(), "var": var.tolist(),
+            "count": _positive(stats["count"], "count"), "clip": _positive(stats.get("clip", 10.0), "clip"),
+            "epsilon": _positive(stats.get("epsilon", 1e-8), "epsilon")}
 
 
 class RunningNormalizer(nn.Module):
@@ -58,9 +109,22 @@ class RunningNormalizer(nn.Module):
         return {"enabled": self.enabled, "clip": self.clip, "epsilon": self.epsilon}
 
     def set_extra_state(self, state: dict[str, float | bool]) -> None:
-        self.enabled = bool(state["enabled"])
-        self.clip = float(state["clip"])
-        self.epsilon = float(state["epsilon"])
+        if not isinstance(state, Mapping) or not isinstance(state.get("enabled"), bool):
+            raise ValueError(f"normaliser settings must hold enabled, clip and epsilon, got {state!r}"[:200])
+        self.enabled = state["enabled"]
+        self.clip = _positive(state.get("clip"), "clip")
+        self.epsilon = _positive(state.get("epsilon"), "epsilon")
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
+        """nn.Module.load_state_dict after `check_stats` (ValueError on statistics that are not usable)."""
+        if not isinstance(state_dict, Mapping) or not isinstance(state_dict.get("_extra_state"), Mapping):
+            raise ValueError("normaliser state lacks its settings (_extra_state)")
+        if any(not isinstance(state_dict.get(k), torch.Tensor) for k in ("mean", "var", "count")):
+            raise ValueError("normaliser state must hold mean, var and count tensors")
+        stats = check_stats({**state_dict["_extra_state"], **{k: state_dict[k] for k in ("mean", "var", "count")}})
+        if len(stats["mean"]) != len(self.mean):
+            raise ValueError(f"normaliser statistics of {len(stats['mean'])} dims, expected {len(self.mean)}")
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def stats(self) -> dict[str, list[float] | float | bool]:
         """Plain-python statistics (for meta.json and generated preprocessors)."""
@@ -69,11 +133,13 @@ class RunningNormalizer(nn.Module):
 
     @torch.no_grad()
     def load_stats(self, stats: dict) -> None:
-        """The inverse of `stats()` (e.g. the statistics saved beside an exported model)."""
+        """The inverse of `stats()` (e.g. the statistics saved beside an exported model); ValueError when they
+        are not usable (check_stats) or of another width."""
+        stats = check_stats(stats)
         mean = torch.as_tensor(stats["mean"], dtype=torch.float64)
         if mean.shape != self.mean.shape:
             raise ValueError(f"normaliser statistics of shape {tuple(mean.shape)}, expected {tuple(self.mean.shape)}")
         self.mean.copy_(mean)
         self.var.copy_(torch.as_tensor(stats["var"], dtype=torch.float64))
-        self.count.fill_(float(stats["count"]))
+        self.count.fill_(stats["count"])
         self.set_extra_state(stats)

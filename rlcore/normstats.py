@@ -4,29 +4,34 @@ Accepted files (the statistics are read, never written back):
   * JSON: a model's meta.json (statistics under "normalizer", submission/bundle.py) or a bare
     `RunningNormalizer.stats()` document ({"mean": [...], "var": [...], "count": n, ...});
   * an SB3 `vecnormalize.pkl` (VecNormalize.save), read WITHOUT importing Stable-Baselines3 and without
-    running its code: a restricted unpickler rebuilds numpy arrays and turns every Stable-Baselines3 or
-    gymnasium object into an inert attribute holder; any other global in the pickle is refused.
+    running its code: the restricted unpickler (rlcore/safepickle.py) rebuilds numpy arrays and turns the
+    Stable-Baselines3 and gymnasium classes such a file names (INERT_CLASSES) into inert attribute holders;
+    any other global in the pickle is refused.
+Every statistic is checked before use (rlcore.normalizer.check_stats): finite 1-d mean and var of one shape,
+var >= 0, count > 0, clip and epsilon finite and > 0.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-_NUMPY_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"), ("copyreg", "_reconstructor"), ("builtins", "object"),
-    ("collections", "OrderedDict"),
-}
-"""Globals a VecNormalize pickle may name that are rebuilt for real (arrays, scalars), besides numpy.random's
-generator classes (the spaces' random generators)."""
-_INERT_MODULES = ("stable_baselines3", "gymnasium", "gym")
+from rlcore.normalizer import check_stats
+from rlcore.safepickle import MAX_PICKLE_BYTES, numpy_globals, numpy_random_globals, read_bounded, restricted_loads
+
+MAX_JSON_BYTES = 64 * 2**20
+"""Largest JSON statistics file read (a meta.json of an 89-dim normaliser is a few kilobytes)."""
+INERT_CLASSES = (
+    ("stable_baselines3.common.vec_env.vec_normalize", "VecNormalize"),
+    ("stable_baselines3.common.running_mean_std", "RunningMeanStd"),
+    *((f"{gym}.spaces.{module}", cls) for gym in ("gymnasium", "gym")
+      for module, cls in (("box", "Box"), ("dict", "Dict"), ("discrete", "Discrete"),
+                          ("multi_discrete", "MultiDiscrete"), ("multi_binary", "MultiBinary"))),
+)
+"""Classes a VecNormalize pickle names (the wrapper, its statistics, its spaces): rebuilt as _Inert holders."""
 
 
 class _Inert:
@@ -42,36 +47,46 @@ class _Inert:
             self.__dict__.update(state)
 
 
-class _StatsUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _NUMPY_GLOBALS or module.startswith("numpy.random."):
-            return super().find_class(module, name)
-        if module.split(".")[0] in _INERT_MODULES:
-            return type(name, (_Inert,), {})
-        raise pickle.UnpicklingError(f"unexpected object {module}.{name}")
+def _vecnormalize_globals() -> dict[tuple[str, str], Any]:
+    inert = {pair: type(pair[1], (_Inert,), {}) for pair in INERT_CLASSES}
+    return {**numpy_globals(), **numpy_random_globals(), **inert}
+
+
+def _number(value: Any) -> float:
+    """A plain or numpy real number as a float (ValueError for anything else: no __float__ of a stranger's type)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"expected a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _array(value: Any) -> list[float]:
+    if isinstance(value, np.ndarray):
+        return value.astype(np.float64).tolist()
+    if isinstance(value, (list, tuple)):
+        return [_number(v) for v in value]
+    raise ValueError(f"expected an array, got {type(value).__name__}")
 
 
 def _from_vecnormalize(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            state = _StatsUnpickler(handle).load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError) as exc:
-        raise ValueError(f"{path}: not a readable SB3 VecNormalize file ({exc})") from None
-    rms = getattr(state, "obs_rms", None)
-    if rms is None or not hasattr(rms, "mean"):
-        raise ValueError(f"{path}: no observation statistics (obs_rms) in this VecNormalize file")
+    state = restricted_loads(read_bounded(path, MAX_PICKLE_BYTES), _vecnormalize_globals(),
+                             what=f"{path}: not a readable SB3 VecNormalize file")
+    rms = getattr(state, "obs_rms", None) if isinstance(state, _Inert) else None
     if isinstance(rms, dict):
         raise ValueError(f"{path}: statistics of a dict observation space; only Box observations are supported")
-    return {"mean": np.asarray(rms.mean, np.float64).tolist(), "var": np.asarray(rms.var, np.float64).tolist(),
-            "count": float(rms.count), "clip": float(getattr(state, "clip_obs", 10.0)),
-            "epsilon": float(getattr(state, "epsilon", 1e-8))}
+    if not isinstance(rms, _Inert) or not {"mean", "var", "count"} <= set(vars(rms)):
+        raise ValueError(f"{path}: no observation statistics (obs_rms) in this VecNormalize file")
+    try:
+        return {"mean": _array(rms.mean), "var": _array(rms.var), "count": _number(rms.count),
+                "clip": _number(getattr(state, "clip_obs", 10.0)), "epsilon": _number(getattr(state, "epsilon", 1e-8))}
+    except ValueError as exc:
+        raise ValueError(f"{path}: malformed statistics ({exc})") from None
 
 
 def _from_json(path: Path) -> dict[str, Any]:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a JSON file ({exc})") from None
+        document = json.loads(read_bounded(path, MAX_JSON_BYTES).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path}: not a JSON file ({exc.__class__.__name__})") from None
     stats = document.get("normalizer", document) if isinstance(document, dict) else None
     if not isinstance(stats, dict) or not {"mean", "var", "count"} <= set(stats):
         raise ValueError(f"{path}: no normaliser statistics (mean, var, count) in this JSON file")
@@ -84,8 +99,7 @@ def read_normalizer_stats(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"no such file: {path}")
     stats = _from_json(path) if path.suffix == ".json" else _from_vecnormalize(path)
-    mean, var = np.asarray(stats["mean"], np.float64), np.asarray(stats["var"], np.float64)
-    if mean.ndim != 1 or mean.shape != var.shape or not (np.isfinite(mean).all() and np.isfinite(var).all()) \
-            or (var < 0).any() or not float(stats["count"]) > 0:
-        raise ValueError(f"{path}: malformed statistics (need finite 1-d mean and var >= 0 of one shape, count > 0)")
-    return {"enabled": True, "clip": 10.0, "epsilon": 1e-8, **stats}
+    try:
+        return check_stats({"enabled": True, "clip": 10.0, "epsilon": 1e-8, **stats})
+    except ValueError as exc:
+        raise ValueError(f"{path}: malformed statistics: {exc}") from None

@@ -14,12 +14,21 @@ run again with a trained policy. Host syncs per vector step: the actions to the 
 host-to-device copy of each array the env returned (obs, rewards, next obs, terminated; PPO: obs, rewards,
 episode ends, plus the bootstrap's on a truncation); per PPO update, GAE's copies (rlcore/buffers.py); the
 conversion of accumulated metrics once per log interval. tests/test_rlcore_gpu.py counts them.
+
+SIGINT (Ctrl-C) and SIGTERM during `train()` stop the run at a safe point: the handler only sets a flag,
+which the loop reads once per vector step (a Python bool: no host sync); the runner then writes checkpoint.pt
+at the current step (atomically) and raises `Interrupted`, which the CLI turns into "resume with ..." and exit
+code 128 + signal (130, 143). An evaluation in progress finishes first; a second signal stops at once
+(KeyboardInterrupt; the checkpoint being written, if any, is discarded and the previous one kept).
 """
 
 from __future__ import annotations
 
 import collections
 import math
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +48,45 @@ EvalFn = Callable[[object, int], dict[str, float]]
 
 CheckpointHook = Callable[[Path], None]
 """Called after each checkpoint with its path (e.g. to export SB3 zips beside it)."""
+
+
+class Interrupted(Exception):
+    """A run stopped by SIGINT / SIGTERM after writing its checkpoint."""
+
+    def __init__(self, signum: int, timesteps: int, checkpoint: Path | None) -> None:
+        super().__init__(f"{signal.Signals(signum).name} at timestep {timesteps}")
+        self.signum, self.timesteps, self.checkpoint = signum, timesteps, checkpoint
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+class _StopSignals:
+    """While active: the first SIGINT / SIGTERM sets `received`; a second one raises KeyboardInterrupt."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+        os.write(2, f"\n{signal.Signals(signum).name}: stopping at the next step to write a checkpoint "
+                    "(send it again to stop at once)\n".encode())
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():  # handlers can only be set there
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -106,6 +154,7 @@ class Runner:
         self.episode_lengths: collections.deque[int] = collections.deque(maxlen=100)
         self.replay: ReplayBuffer | None = None
         self.rollout: RolloutBuffer | None = None
+        self._stop = _StopSignals()
         if algo.on_policy:
             self.rollout = RolloutBuffer(algo.cfg.n_steps, self.n_envs, self.obs_dim, self.act_dim, self.device,
                                          seed=run.seed)
@@ -138,11 +187,16 @@ class Runner:
         if self.algo.freeze is not None and self.algo.freeze.frozen:
             self.logger.message(self.algo.freeze.describe())
         loop = self._train_on_policy if self.algo.on_policy else self._train_off_policy
-        loop(obs)
-        if self.timesteps != self._last_logged:
-            self._log()
-        final = self._evaluate() if self.evaluate is not None else {}
-        self.checkpoint()
+        with self._stop:
+            loop(obs)
+            if self.timesteps != self._last_logged:
+                self._log()
+            if self._stop.received is not None:
+                path = self.checkpoint()
+                self.logger.close()
+                raise Interrupted(self._stop.received, self.timesteps, path)
+            final = self._evaluate() if self.evaluate is not None else {}
+            self.checkpoint()
         self.logger.close()
         return final
 
@@ -164,7 +218,7 @@ class Runner:
     def _train_off_policy(self, obs: np.ndarray) -> None:
         algo, replay, cfg = self.algo, self.replay, self.algo.cfg
         vec_step = 0
-        while self.timesteps < self.run.total_timesteps:
+        while self.timesteps < self.run.total_timesteps and self._stop.received is None:
             obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
             algo.normalizer.update(obs_t)
             if self.run.random_warmup and self.timesteps < cfg.buffer.learning_starts:
@@ -187,7 +241,7 @@ class Runner:
 
     def _train_on_policy(self, obs: np.ndarray) -> None:
         algo, rollout, cfg = self.algo, self.rollout, self.algo.cfg
-        while self.timesteps < self.run.total_timesteps:
+        while self.timesteps < self.run.total_timesteps and self._stop.received is None:
             rollout.reset()
             while not rollout.full:
                 obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
@@ -206,6 +260,8 @@ class Runner:
                 obs = next_obs
                 self.timesteps += self.n_envs
                 self._after_step(between_updates=False)
+                if self._stop.received is not None:
+                    return  # mid-rollout: the checkpoint has the counters; a resumed run starts a fresh rollout
             self._accumulate(algo.update(rollout, torch.as_tensor(obs, dtype=torch.float32, device=self.device)))
             self._after_step()
 
@@ -298,12 +354,12 @@ class Runner:
 
     def _restore(self, checkpoint: dict) -> None:
         """Continue from a checkpoint payload (rlcore.checkpoint.load_checkpoint)."""
-        state = checkpoint["runner"]
-        self.timesteps = state["timesteps"]
-        self.episodes = state["episodes"]
-        self.last_eval = state["last_eval"]
-        self.episode_returns.extend(state["episode_returns"])
-        self.episode_lengths.extend(state["episode_lengths"])
+        state = checkpoint["runner"]  # checked by load_checkpoint; a hand-made checkpoint may leave counters out
+        self.timesteps = state.get("timesteps", 0)
+        self.episodes = state.get("episodes", 0)
+        self.last_eval = dict(state.get("last_eval", {}))
+        self.episode_returns.extend(state.get("episode_returns", []))
+        self.episode_lengths.extend(state.get("episode_lengths", []))
         if self.rollout is not None and state.get("rollout_generator") is not None:
             self.rollout.generator.set_state(state["rollout_generator"])
         if checkpoint.get("replay") is not None and self.replay is not None:

@@ -9,6 +9,7 @@ from submission.bundle import (
     MODEL_FILES,
     NotExportable,
     check_exportable,
+    check_run_metadata,
     env_spaces,
     read_meta,
     real_action_bounds,
@@ -20,6 +21,7 @@ from submission.preprocessor import PLATFORM_IMPORT_LINE, load_like_platform, pr
 from submission.torchscript import torchscript_preprocessor_source, torque_module, write_torchscript
 
 __all__ = ["MODEL_FILES", "PLATFORM_IMPORT_LINE", "NotExportable", "WarmStart", "ZipPolicy", "check_exportable",
+           "check_run_metadata",
            "env_spaces", "load_like_platform", "load_zip_policy", "preprocessor_source", "read_meta", "read_zip",
            "real_action_bounds", "sidecar_path", "torchscript_preprocessor_source", "torque_module", "write_model",
            "write_torchscript"]

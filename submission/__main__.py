@@ -18,13 +18,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from envs.command import CommandOptions
-from rlcore.algos import build_algorithm
-from rlcore.checkpoint import checkpoint_config, load_checkpoint
+from rlcore.checkpoint import load_checkpoint, restore_algorithm
 from rlcore.cliutil import ArgumentParser, UsageError, run_cli
-from submission.bundle import MODEL_FILES, check_exportable, env_spaces, is_soccer, write_model
+from rlcore.fileio import check_output_dir
+from submission.bundle import MODEL_FILES, check_exportable, check_run_metadata, env_spaces, is_soccer, write_model
 from submission.torchscript import command_options, torchscript_paths, write_torchscript
 
 COMMAND_OVERRIDES = {"controller": "controller", "controller_config": "controller_config", "macro": "macro"}
@@ -53,10 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                  if getattr(args, option) is not None}
     if overrides and not args.torchscript:
         raise UsageError(f"--{next(iter(overrides)).replace('_', '-')} applies to --torchscript exports only")
-    save_dir = Path(args.save_dir) if args.save_dir else Path(args.checkpoint).parent
+    save_dir = Path(args.checkpoint).parent if args.save_dir is None else Path(args.save_dir)
+    if args.save_dir is not None and not args.save_dir.strip():
+        raise UsageError(f"--save-dir needs a directory path, got {args.save_dir!r}")
     try:
         payload = load_checkpoint(Path(args.checkpoint))
         metadata = payload["metadata"]
+        check_run_metadata(metadata, args.checkpoint)
         if args.torchscript and not is_soccer(metadata):
             raise ValueError(f"{args.checkpoint} was not trained on the soccer tasks: --torchscript exports soccer "
                              "policies (89-dim observation in, torques out)")
@@ -64,12 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_exportable(metadata)
         if not (is_soccer(metadata) or "env_id" in metadata):
             raise ValueError(f"{args.checkpoint} does not say which env it was trained on")
-        _, low, high = (env_spaces(task=metadata["tasks"][0]) if is_soccer(metadata)
-                        else env_spaces(env_id=metadata["env_id"]))
-        algo = build_algorithm(payload["algo"], payload["obs_shape"][0], np.asarray(payload["action_low"], np.float32),
-                               np.asarray(payload["action_high"], np.float32), checkpoint_config(payload))
-        algo.load_state_dict(payload["algo_state"])
-        timesteps, scores = payload["runner"]["timesteps"], payload["runner"]["last_eval"]
+        obs_dim, low, high = (env_spaces(task=metadata["tasks"][0]) if is_soccer(metadata)
+                              else env_spaces(env_id=metadata["env_id"]))
+        if payload["obs_shape"] != [obs_dim]:
+            raise ValueError(f"{args.checkpoint} takes {payload['obs_shape'][0]}-dim observations; the env it names "
+                             f"gives {obs_dim}")
+        algo = restore_algorithm(payload, where=args.checkpoint)
+        check_output_dir(save_dir, "--save-dir")
+        timesteps, scores = payload["runner"].get("timesteps", 0), payload["runner"].get("last_eval", {})
         if args.torchscript:
             command = command_override(metadata, overrides)
             path = write_torchscript(save_dir, args.kind, algo.policy, metadata, algo=algo.name, action_low=low,

@@ -35,10 +35,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.factory import make_env
+from envs.command import CommandOptions
+from envs.factory import ACTION_MODES, make_env
+from envs.tasks import TASK_NAMES
 from rlcore.algos import Algorithm
-from rlcore.checkpoint import atomic_write
 from rlcore.export import export_sb3_zip
+from rlcore.fileio import atomic_write
+from rlcore.normalizer import check_stats
+from rlcore.safepickle import read_bounded
 from submission.preprocessor import preprocessor_source
 
 META_FORMAT = 1
@@ -52,6 +56,8 @@ MODEL_FILES: dict[str, tuple[str, str]] = {
 }
 """Model kind -> (zip name in the save dir, submission folder name): the end of a run, the best competition
 score, the best legacy score (seed name best_model.zip), and single-task runs' per-task names."""
+MAX_META_BYTES = 64 * 2**20
+"""Largest meta document read (ours are a few kilobytes)."""
 _PACKAGES = ("booster-soccer-rl", "torch", "numpy", "gymnasium", "sai-mujoco", "mujoco", "stable-baselines3")
 
 
@@ -62,6 +68,30 @@ class NotExportable(ValueError):
 def is_soccer(metadata: Mapping[str, Any]) -> bool:
     """Whether a run's metadata (train.py's build_soccer / build_generic) describes the soccer tasks."""
     return "tasks" in metadata
+
+
+def check_run_metadata(metadata: Any, where: str) -> None:
+    """ValueError unless a checkpoint's run metadata (train.py's build_soccer / build_generic) is usable: soccer
+    tasks known, an action mode, a repeat >= 1 and command-mode options that build; or a gymnasium env id."""
+    if not isinstance(metadata, Mapping):
+        raise ValueError(f"{where}: the run metadata must be a mapping")
+    if not is_soccer(metadata):
+        if "env_id" in metadata and not isinstance(metadata["env_id"], str):
+            raise ValueError(f"{where}: env_id must be a string, got {metadata['env_id']!r}")
+        return
+    tasks = metadata["tasks"]
+    if not (isinstance(tasks, list) and tasks and all(t in TASK_NAMES for t in tasks)):
+        raise ValueError(f"{where}: tasks must be a list of {', '.join(TASK_NAMES)}, got {tasks!r}"[:300])
+    if metadata.get("action_mode", "torque") not in ACTION_MODES:
+        raise ValueError(f"{where}: unknown action mode {metadata.get('action_mode')!r}"[:300])
+    repeat = metadata.get("action_repeat", 1)
+    if type(repeat) is not int or repeat < 1:
+        raise ValueError(f"{where}: action_repeat must be an integer >= 1, got {repeat!r}"[:300])
+    if metadata.get("command") is not None:
+        try:
+            CommandOptions.from_dict(metadata["command"])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: bad command-mode options ({exc})"[:300]) from None
 
 
 def check_exportable(metadata: Mapping[str, Any]) -> None:
@@ -119,8 +149,8 @@ def read_meta(zip_path: Path) -> dict[str, Any] | None:
         if not candidate.is_file():
             continue
         try:
-            meta = json.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            meta = json.loads(read_bounded(candidate, MAX_META_BYTES).decode("utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
             raise ValueError(f"cannot read {candidate}: {exc.__class__.__name__}") from None
         if not isinstance(meta, dict):
             raise ValueError(f"{candidate} is not a model meta document")
@@ -129,8 +159,26 @@ def read_meta(zip_path: Path) -> dict[str, Any] | None:
         if meta.get("model_sha256") != _sha256(zip_path.read_bytes()):
             raise ValueError(f"{candidate} describes another {zip_path.name} (sha256 differs): its normaliser "
                              "statistics would not match; re-export the model")
-        return meta
+        return _checked_meta(meta, candidate)
     return None
+
+
+def _checked_meta(meta: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The fields of a meta document that are used (algorithm, action mode and repeat, normaliser statistics),
+    checked; the statistics made plain (check_stats). ValueError naming the file and the field."""
+    if meta.get("algo") not in ("td3", "sac", "ppo"):
+        raise ValueError(f"{path}: unknown algo {meta.get('algo')!r}"[:300])
+    if meta.get("action_mode") not in (None, *ACTION_MODES):
+        raise ValueError(f"{path}: unknown action mode {meta.get('action_mode')!r}"[:300])
+    repeat = meta.get("action_repeat", 1)
+    if type(repeat) is not int or repeat < 1:
+        raise ValueError(f"{path}: action_repeat must be an integer >= 1, got {repeat!r}"[:300])
+    if meta.get("normalizer") is not None:
+        try:
+            meta = {**meta, "normalizer": check_stats(meta["normalizer"])}
+        except ValueError as exc:
+            raise ValueError(f"{path}: bad normaliser statistics: {exc}") from None
+    return meta
 
 
 def _sha256(data: bytes) -> str:

@@ -75,7 +75,7 @@ from envs.preprocess import OBS_DIM, OBS_SLICES
 from envs.tasks import TASKS
 from envs.walk import WalkEngine
 from envs.wrappers import DEFAULT_PD_SCALE, T1_DEFAULT_POSE, T1_KD, T1_KP
-from rlcore.checkpoint import atomic_write
+from rlcore.fileio import atomic_write
 from rlcore.policy import DeployedPolicy
 from submission.bundle import MODEL_FILES
 from submission.preprocessor import preprocessor_source

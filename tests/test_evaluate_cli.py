@@ -31,7 +31,7 @@ def no_run(monkeypatch):
         (["--episodes", "100001"], "--episodes must be in [1, 100000]"),
         (["--episodes", "two"], "argument --episodes: invalid int value"),
         (["--batch-size", "0"], "--batch-size must be >= 1"),
-        (["--ktt-steps-weight", "nan"], "--ktt-steps-weight must be finite"),
+        (["--ktt-steps-weight", "nan"], "argument --ktt-steps-weight: 'nan' is not a finite number"),
         (["--policy", "walk"], "argument --policy: invalid choice"),
     ],
 )

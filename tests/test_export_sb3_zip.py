@@ -259,7 +259,7 @@ def test_reading_never_runs_code_from_the_zip(tmp_path):
     evil = {":serialized:": base64.b64encode(pickle.dumps(_Payload(target))).decode()}
     path = _rewrite_data(export(random_algo("sac"), tmp_path / "good.zip"), tmp_path / "evil.zip",
                          observation_space=evil)
-    with pytest.raises(ValueError, match="refusing to call pathlib"):
+    with pytest.raises(ValueError, match="refusing .*pathlib"):
         read_sb3_zip(path)
     assert not target.exists()
 

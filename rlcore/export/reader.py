@@ -1,10 +1,12 @@
 """Read a Stable-Baselines3 zip (ours or one SB3 saved) back into our networks, without importing SB3.
 
 Reading is safe on untrusted files: `.pth` members are loaded with weights_only=True, and the pickles in
-`data` go through an unpickler that imports only what a gymnasium Box needs (gymnasium.spaces.Box and a
-few numpy constructors); any other reference (the SB3 policy class, torch.nn activation classes) becomes
-an inert `Reference` that is read by name, never imported or called. Only `data`, `policy.pth` and
-`pytorch_variables.pth` are read: optimizer states and SB3's buffers are not used.
+`data` go through the restricted unpickler (rlcore/safepickle.py), which builds only what a gymnasium Box
+needs (a size-checked Box and numpy arrays of bool, integer and float); any other reference (the SB3 policy
+class, torch.nn activation classes) becomes an inert `Reference` that is read by name, never imported or
+called. Only `data`, `policy.pth` and `pytorch_variables.pth` are read, each at most MAX_MEMBER_BYTES
+inflated (declared and actual size: a small zip can inflate to gigabytes), in bounded chunks: optimizer
+states and SB3's buffers are not used.
 
 Supported: TD3Policy, SACPolicy and ActorCriticPolicy (PPO; A2C zips share it) with the default flatten
 features extractor, flat Box spaces, no gSDE. The layer sizes come from the weights, the activation from
@@ -14,9 +16,11 @@ policy_kwargs (or SB3's default for the algorithm).
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 import io
 import json
+import math
 import pickle
 import zipfile
 from dataclasses import dataclass
@@ -32,6 +36,7 @@ from rlcore.config import ACTIVATIONS, CONFIGS, NetConfig, ObsNormConfig
 from rlcore.export.layout import DEFAULT_ACTIVATIONS, POLICY_CLASSES, unfold_action_map
 from rlcore.networks import activation_class
 from rlcore.policy import DeployedPolicy
+from rlcore.safepickle import box_globals, numpy_globals, numpy_random_globals, reason, restricted_loads
 
 
 @dataclass(frozen=True)
@@ -45,18 +50,9 @@ class Reference:
         raise pickle.UnpicklingError(f"refusing to call {self.module}.{self.name} while reading an SB3 zip")
 
 
-_IMPORTABLE = frozenset({
-    ("gymnasium.spaces.box", "Box"), ("numpy", "dtype"), ("numpy", "ndarray"), ("numpy", "array"),
-    *((f"numpy.{core}.{module}", name) for core in ("core", "_core")
-      for module, name in (("numeric", "_frombuffer"), ("multiarray", "_reconstruct"), ("multiarray", "scalar"))),
-    *(("numpy.random._pickle", ctor) for ctor in ("__generator_ctor", "__bit_generator_ctor", "__randomstate_ctor")),
-    ("numpy.random.bit_generator", "SeedSequence"), ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
-    *((f"numpy.random._{module}", cls) for module, cls in (("pcg64", "PCG64"), ("pcg64", "PCG64DXSM"),
-                                                          ("mt19937", "MT19937"), ("philox", "Philox"),
-                                                          ("sfc64", "SFC64"))),
-})
-"""(module, name) pairs a Box pickle needs (ours, or SB3's cloudpickle of a seeded Box with its numpy Generator);
-nothing else is imported."""
+MEMBERS = {"data": 16 * 2**20, "policy.pth": 512 * 2**20, "pytorch_variables.pth": 2**20}
+"""The members read, each with the most bytes it may inflate to (an 89 -> 256,256,128 SAC policy.pth is ~1 MB)."""
+_CHUNK = 2**20
 
 _REQUIRED_KEYS = {
     "td3": ("actor.mu.0.weight",),
@@ -69,21 +65,20 @@ _ACTOR_TRUNK = {"td3": "actor.mu.", "sac": "actor.latent_pi.", "ppo": "mlp_extra
 _ACTIVATION_NAMES = {(activation_class(n).__module__, activation_class(n).__name__): n for n in ACTIVATIONS}
 
 
-class _SafeUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _IMPORTABLE:
-            return super().find_class(module, name)
-        return Reference(module, name)
+def _data_globals() -> dict[tuple[str, str], Any]:
+    """What a Box pickle needs (ours, or SB3's cloudpickle of a seeded Box with its numpy Generator)."""
+    return {**numpy_globals(), **numpy_random_globals(), **box_globals()}
 
 
 def _unpickle(entry: Any, key: str) -> Any:
-    """A `data` value: plain JSON as is, a pickled one through the safe unpickler."""
+    """A `data` value: plain JSON as is, a pickled one through the restricted unpickler."""
     if not (isinstance(entry, dict) and ":serialized:" in entry):
         return entry
     try:
-        return _SafeUnpickler(io.BytesIO(base64.b64decode(entry[":serialized:"]))).load()
-    except Exception as exc:  # a damaged or foreign pickle raises many types
-        raise ValueError(f"cannot read '{key}' ({exc.__class__.__name__}: {exc})") from None
+        raw = base64.b64decode(entry[":serialized:"], validate=True)
+    except (TypeError, ValueError, binascii.Error):
+        raise ValueError(f"cannot read '{key}' (not base64)") from None
+    return restricted_loads(raw, _data_globals(), what=f"cannot read '{key}'", other=Reference)
 
 
 @dataclass(frozen=True)
@@ -114,31 +109,44 @@ def read_sb3_zip(path: Path) -> SB3Zip:
         raise ValueError(f"SB3 zip not found: {path}")
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            members = {m: archive.read(m) for m in ("data", "policy.pth", "pytorch_variables.pth") if m in names}
+            infos = {info.filename: info for info in archive.infolist()}
+            members = {m: _read_member(archive, infos[m], cap) for m, cap in MEMBERS.items() if m in infos}
+    except ValueError as exc:
+        raise ValueError(f"cannot read SB3 zip {path}: {exc}") from None
     except Exception as exc:  # BadZipFile, CRC errors, truncated members
-        raise ValueError(f"cannot read SB3 zip {path}: {_reason(exc)}") from None
+        raise ValueError(f"cannot read SB3 zip {path}: {reason(exc)}") from None
     missing = [m for m in ("data", "policy.pth") if m not in members]
     if missing:
         raise ValueError(f"{path} is not an SB3 model zip (no {' or '.join(missing)} member)")
     try:
-        data = json.loads(members["data"])
+        data = json.loads(members["data"].decode("utf-8"))
         state = _torch_load(members["policy.pth"])
         variables = _torch_load(members["pytorch_variables.pth"]) if "pytorch_variables.pth" in members else {}
     except Exception as exc:  # bad JSON, a damaged or non-tensor .pth
-        raise ValueError(f"cannot read SB3 zip {path}: {_reason(exc)}") from None
+        raise ValueError(f"cannot read SB3 zip {path}: {reason(exc)}") from None
     if not isinstance(data, dict) or not isinstance(state, dict) or not isinstance(variables, dict):
         raise ValueError(f"{path} is not an SB3 model zip (unexpected member contents)")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise ValueError(f"{path} is not an SB3 model zip (policy.pth must map names to tensors)")
     try:
         return _parse(data, state, variables)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise ValueError(f"{path} is not a usable SB3 zip: {_reason(exc)}") from None
+    except (KeyError, TypeError, AttributeError, ValueError, OverflowError, IndexError) as exc:
+        raise ValueError(f"{path} is not a usable SB3 zip: {reason(exc)}") from None
 
 
-def _reason(exc: BaseException) -> str:
-    """One line naming an exception (errors from zipfile or torch can span lines)."""
-    text = str(exc).strip().splitlines()
-    return f"{exc.__class__.__name__}: {text[0]}" if text else exc.__class__.__name__
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes:
+    """A member's bytes, refusing more than `cap` declared or actually inflated (read in chunks)."""
+    if info.file_size > cap:
+        raise ValueError(f"member {info.filename} declares {info.file_size:,} bytes, more than the {cap:,} read")
+    chunks, size = [], 0
+    with archive.open(info) as handle:
+        while chunk := handle.read(_CHUNK):
+            size += len(chunk)
+            if size > cap:
+                raise ValueError(f"member {info.filename} inflates to more than {cap:,} bytes")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
 
 
 def _torch_load(raw: bytes) -> Any:
@@ -159,11 +167,11 @@ def _parse(data: dict[str, Any], state: dict[str, torch.Tensor], variables: dict
     obs_space = _unpickle(data["observation_space"], "observation_space")
     action_space = _unpickle(data["action_space"], "action_space")
     for name, space in (("observation", obs_space), ("action", action_space)):
-        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
-            raise ValueError(f"the {name} space must be a flat gymnasium Box, got {space}")
+        if not isinstance(space, gym.spaces.Box) or not _flat_box(space):
+            raise ValueError(f"the {name} space must be a flat gymnasium Box, got {type(space).__name__}")
     low, high = action_space.low.astype(np.float32), action_space.high.astype(np.float32)
-    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
-        raise ValueError("the action space must have finite bounds")
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))) or np.any(low > high):
+        raise ValueError("the action space must have finite bounds with low <= high")
     policy_kwargs = _unpickle(data.get("policy_kwargs", {}), "policy_kwargs") or {}
     extractor = policy_kwargs.get("features_extractor_class")
     if extractor is not None and not (isinstance(extractor, Reference) and extractor.name == "FlattenExtractor"):
@@ -176,18 +184,39 @@ def _parse(data: dict[str, Any], state: dict[str, torch.Tensor], variables: dict
         activation = _ACTIVATION_NAMES.get((activation_fn.module, activation_fn.name)) if known else None
         if activation is None:
             raise ValueError(f"activation {activation_fn} is not one of ours ({', '.join(ACTIVATIONS)})")
+    if state[f"{_ACTOR_TRUNK[algo]}0.weight"].shape[1] != obs_space.shape[0]:
+        raise ValueError(f"the actor's first layer does not take the observation space's {obs_space.shape[0]} inputs")
     log_ent_coef = variables.get("log_ent_coef")
+    if log_ent_coef is not None and not (isinstance(log_ent_coef, torch.Tensor) and log_ent_coef.numel() >= 1
+                                         and math.isfinite(float(log_ent_coef.detach().reshape(-1)[0]))):
+        raise ValueError("pytorch_variables.pth: log_ent_coef must be a finite tensor")
+    num_timesteps = data.get("num_timesteps") or 0
+    if isinstance(num_timesteps, bool) or not isinstance(num_timesteps, int) or num_timesteps < 0:
+        raise ValueError(f"num_timesteps must be an integer >= 0, got {num_timesteps!r}")
     return SB3Zip(algo=algo, obs_dim=int(obs_space.shape[0]), action_low=low, action_high=high,
                   net=NetConfig(net_arch=_hidden_sizes(algo, state), activation=activation),
-                  policy_state=dict(state), num_timesteps=int(data.get("num_timesteps") or 0),
+                  policy_state=dict(state), num_timesteps=num_timesteps,
                   log_ent_coef=None if log_ent_coef is None else float(log_ent_coef.detach().reshape(-1)[0]))
+
+
+def _flat_box(space: gym.spaces.Box) -> bool:
+    """A 1-d Box of at least one dimension whose bounds have its shape (a pickled state can say anything)."""
+    shape = getattr(space, "_shape", None)
+    low, high = getattr(space, "low", None), getattr(space, "high", None)
+    return (isinstance(shape, tuple) and len(shape) == 1 and isinstance(shape[0], int) and shape[0] > 0
+            and isinstance(low, np.ndarray) and isinstance(high, np.ndarray)
+            and low.shape == shape and high.shape == shape)
 
 
 def _hidden_sizes(algo: str, state: dict[str, torch.Tensor]) -> tuple[int, ...]:
     """Hidden layer sizes of the actor, from the Linear weights of its trunk (TD3's last Linear is the output)."""
     prefix = _ACTOR_TRUNK[algo]
     layers = sorted(int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix) and k.endswith(".weight"))
-    sizes = tuple(int(state[f"{prefix}{i}.weight"].shape[0]) for i in layers)
+    weights = [state[f"{prefix}{i}.weight"] for i in layers]
+    for before, weight in zip(weights, weights[1:], strict=False):  # a chain, or the sizes would be made up
+        if weight.ndim != 2 or before.ndim != 2 or weight.shape[1] != before.shape[0]:
+            raise ValueError(f"the layers under {prefix!r} in policy.pth do not chain")
+    sizes = tuple(int(w.shape[0]) for w in weights)
     sizes = sizes[:-1] if algo == "td3" else sizes
     if not sizes:
         raise ValueError(f"no hidden layers under {prefix!r} in policy.pth")

@@ -32,9 +32,9 @@ import numpy as np
 import torch
 
 from rlcore.algos import Algorithm
-from rlcore.checkpoint import atomic_write
 from rlcore.config import NetConfig
 from rlcore.export.layout import OPTIMIZERS, POLICY_CLASSES, SAC_ENT_COEF_OPTIMIZER, fold_action_map
+from rlcore.fileio import atomic_write
 from rlcore.networks import activation_class
 
 
