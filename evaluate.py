@@ -29,15 +29,17 @@ from envs.command import CommandOptions
 from envs.fastsim import SIMS
 from envs.preprocess import OBS_DIM
 from envs.tasks import KTT_STEPS_WEIGHT, get_task, parse_task_names
+from envs.walk import load_walk_params
 from rlcore.checkpoint import check_checkpoint, read_weights_only, restore_algorithm
 from rlcore.cliutil import ArgumentParser, UsageError, finite_float, parse_seeds, run_cli
 from rlcore.fileio import atomic_write, check_output_dir, check_output_file
 from rlcore.gym_env import evaluate_over_seeds
 from scoring.harness import MAX_EPISODES, Policy, ProgressPrinter, episode_seed, evaluate, format_table, result_to_json
 from scoring.video import record_video
+from skills.striker import StrikerPolicy, striker_settings
 from submission import check_run_metadata, env_spaces, load_zip_policy
 
-POLICIES = ("zero", "random", "stand")
+POLICIES = ("zero", "random", "stand", "striker")
 
 
 def build_parser() -> ArgumentParser:
@@ -68,17 +70,22 @@ def build_parser() -> ArgumentParser:
                         "tasks' 5000: for smoke tests; the competition runs 5000")
     parser.add_argument("--json", metavar="OUT", help="write per-episode records and aggregates here")
     parser.add_argument("--video", metavar="DIR", help="write a GIF of one episode per task into DIR")
+    parser.add_argument("--walk-params", metavar="PATH", help="--policy striker: the walk engine's parameter file "
+                        "(default: the shipped envs/walk_params.json)")
     return parser
 
 
-def make_policy(name: str) -> Policy:
-    """The policy callable (N, 89) -> (N, 12) for a --policy name (random draws from a fixed seed)."""
+def make_policy(name: str, walk_params: str | None = None) -> tuple[Policy, dict]:
+    """(policy callable, env settings) for a --policy name: zero / random torques (random draws from a fixed
+    seed), the stand controller, or the striker (command mode over our walk engine, `walk_params` its file)."""
     if name == "zero":
-        return lambda obs: np.zeros((len(obs), 12), dtype=np.float32)
+        return (lambda obs: np.zeros((len(obs), 12), dtype=np.float32)), {}
     if name == "random":
         rng = np.random.default_rng(0)
-        return lambda obs: rng.uniform(-1.0, 1.0, (len(obs), 12)).astype(np.float32)
-    return StandController()
+        return (lambda obs: rng.uniform(-1.0, 1.0, (len(obs), 12)).astype(np.float32)), {}
+    if name == "striker":
+        return StrikerPolicy(), striker_settings(walk_params)
+    return StandController(), {}
 
 
 def _write_json_atomic(path: Path, document: dict) -> None:
@@ -182,6 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.sim is not None:
             raise UsageError("--sim applies to the soccer tasks, not to --env-id")
         return evaluate_gym(args, seeds)
+    if args.walk_params is not None:
+        if args.policy != "striker":
+            raise UsageError("--walk-params applies to --policy striker")
+        try:
+            load_walk_params(args.walk_params)
+        except ValueError as exc:
+            raise UsageError(f"--walk-params: {exc}") from None
     try:
         tasks = parse_task_names(args.tasks)
     except ValueError as exc:
@@ -201,7 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         policy, label, _, settings = load_model(args.model, args.device, deterministic=args.deterministic)
         print(f"evaluating {label} from {args.model}")
     else:
-        policy, label, settings = make_policy(args.policy), args.policy, {}
+        policy, settings = make_policy(args.policy, args.walk_params)
+        label = args.policy
     result = evaluate(
         policy, tasks, args.episodes, seeds, ktt_steps_weight=args.ktt_steps_weight, batch_size=args.batch_size,
         max_episode_steps=args.max_episode_steps, progress=ProgressPrinter(args.ktt_steps_weight),

@@ -18,6 +18,7 @@ from bc.mocap_dataset import ACTION_DIMS
 from bc.stand import StandController
 from envs.preprocess import OBS_DIM
 from rlcore.checkpoint import check_checkpoint, read_weights_only, restore_algorithm
+from skills.striker import StrikerPolicy
 
 Policy = Callable[[np.ndarray], np.ndarray]
 Loader = Callable[[Path, str, str], tuple[Policy, str]]
@@ -54,15 +55,24 @@ FILE_LOADERS: dict[str, Loader] = {".pt": load_torch_policy}
 """Policy file readers by suffix (the SB3 export registers '.zip')."""
 
 
+SCRIPTED = ("stand", "striker")
+"""Scripted policies by name: the stand controller (torque or pd actions) and the striker (command actions
+over our walk engine: record it with --action-mode command)."""
+
+
 def load_policy_source(source: str, *, action_mode: str = "torque", device: str = "cpu") -> tuple[Policy, str]:
-    """(policy, label) for 'stand' or a policy file; ValueError with a one-line reason otherwise."""
+    """(policy, label) for a scripted policy name or a policy file; ValueError with a one-line reason otherwise."""
     if source == "stand":
         return StandController(action_mode=action_mode), f"stand controller ({action_mode})"
+    if source == "striker":
+        if action_mode != "command":
+            raise ValueError("the striker outputs walking commands: record it with --action-mode command")
+        return StrikerPolicy(), "scripted striker (command mode, walk engine)"
     path = Path(source)
     loader = FILE_LOADERS.get(path.suffix)
     if loader is None:
         known = ", ".join(sorted(FILE_LOADERS))
-        raise ValueError(f"policy {source!r}: use 'stand' or a policy file ({known})")
+        raise ValueError(f"policy {source!r}: use {' or '.join(map(repr, SCRIPTED))} or a policy file ({known})")
     if not path.is_file():
         raise ValueError(f"policy file not found: {source}")
     return loader(path, action_mode, device)

@@ -20,17 +20,20 @@ from bc.dataset import save_npz
 from bc.policies import load_policy_source
 from bc.rollouts import Episode, RecordOptions, record_rollouts, rollout_arrays
 from bc.train import resolve_device
+from envs.command import CommandOptions
 from envs.factory import ACTION_MODES, REWARD_PROFILES
 from envs.fastsim import SIMS
 from envs.tasks import parse_task_names
 from rlcore.cliutil import ArgumentParser, UsageError, finite_float, parse_seeds, run_cli, seed_type
 from rlcore.fileio import check_output_file
+from skills.striker import striker_command_options
 
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m bc.record", description=__doc__.split("\n\n")[0])
     parser.add_argument("--policy", default="stand",
-                        help="'stand' (the scripted stand controller), a BC payload or a train.py checkpoint.pt")
+                        help="'stand' (the scripted stand controller), 'striker' (the scripted striker; with "
+                        "--action-mode command), a BC payload or a train.py checkpoint.pt")
     parser.add_argument("--out", required=True, help="output .npz")
     parser.add_argument("--tasks", default="all", help="comma-separated task names, or all (default)")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated reset seeds, one episode each per "
@@ -40,7 +43,10 @@ def build_parser() -> ArgumentParser:
                         "clean (default 0.1; 0 gives clean demos, which BC of the stand controller cannot learn from)")
     parser.add_argument("--noise-seed", type=seed_type, default=0, help="seed of the noise generators (default 0)")
     parser.add_argument("--action-mode", choices=sorted(ACTION_MODES), default="torque",
-                        help="action space recorded (default torque)")
+                        help="action space recorded (default torque; command: walking commands over our walk engine, "
+                        "a command of 1 its top speeds)")
+    parser.add_argument("--walk-params", metavar="PATH", help="--action-mode command: the walk engine's parameter "
+                        "file (default: the shipped envs/walk_params.json)")
     parser.add_argument("--action-repeat", type=int, default=1, help="physics steps per decision (default 1)")
     parser.add_argument("--reward-profile", choices=sorted(REWARD_PROFILES), default="competition",
                         help="reward stored with each transition (default competition, as train.py)")
@@ -54,6 +60,20 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def record_command(args) -> CommandOptions | None:
+    """The command mode's options (our walk engine, as the striker plays it); None in the other modes."""
+    if args.action_mode != "command":
+        if args.walk_params is not None:
+            raise UsageError("--walk-params applies to --action-mode command")
+        return None
+    try:
+        options = striker_command_options(args.walk_params)
+        options.prepare()
+    except ValueError as exc:
+        raise UsageError(f"--walk-params: {exc}") from None
+    return options
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -61,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = RecordOptions(action_mode=args.action_mode, action_repeat=args.action_repeat,
                                 reward_profile=args.reward_profile, noise=args.noise, noise_seed=args.noise_seed,
                                 max_episode_steps=args.max_episode_steps, batch_size=args.batch_size,
-                                sim=args.sim)
+                                sim=args.sim, command=record_command(args))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     seeds = parse_seeds(args.seeds, "--seeds")

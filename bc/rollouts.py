@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from envs.command import CommandOptions
 from envs.factory import make_env
 from envs.fastsim import check_sim
 from envs.lockstep import Step, policy_act, run_lockstep
@@ -50,6 +51,8 @@ class RecordOptions:
     batch_size: int = 8
     sim: str = "fast"
     """Simulator: our fast twin (equal to sai_mujoco step for step) or "official"."""
+    command: CommandOptions | None = None
+    """Command-mode options (walking controller, limits, macro) when action_mode is "command"."""
 
     def __post_init__(self) -> None:
         check_sim(self.sim)
@@ -97,7 +100,7 @@ def _record_task(policy: Policy, task: str, seeds: list[int], options: RecordOpt
     index = get_task(task).index
     thunk = make_env(task, action_mode=options.action_mode, reward_profile=options.reward_profile,
                      action_repeat=options.action_repeat, pd_scale=options.pd_scale,
-                     max_episode_steps=options.max_episode_steps, sim=options.sim)
+                     max_episode_steps=options.max_episode_steps, sim=options.sim, command=options.command)
     episodes = [Episode(task, seed, [], [], [], [], []) for seed in seeds]
     rngs = [np.random.default_rng([options.noise_seed, index, seed]) for seed in seeds]
     labels: dict[int, np.ndarray] = {}

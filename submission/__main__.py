@@ -23,7 +23,7 @@ from rlcore.checkpoint import load_checkpoint, restore_algorithm
 from rlcore.cliutil import ArgumentParser, UsageError, run_cli
 from rlcore.fileio import check_output_dir
 from submission.bundle import MODEL_FILES, check_exportable, check_run_metadata, env_spaces, is_soccer, write_model
-from submission.torchscript import command_options, torchscript_paths, write_torchscript
+from submission.torchscript import command_options, torchscript_paths, write_striker_submission, write_torchscript
 
 COMMAND_OVERRIDES = {"controller": "controller", "controller_config": "controller_config", "macro": "macro"}
 """CLI option -> CommandOptions field it replaces in the run's recorded command-mode options."""
@@ -31,7 +31,11 @@ COMMAND_OVERRIDES = {"controller": "controller", "controller_config": "controlle
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m submission", description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", help="a checkpoint.pt written by train.py")
+    parser.add_argument("checkpoint", nargs="?", help="a checkpoint.pt written by train.py")
+    parser.add_argument("--policy", choices=["striker"], help="instead of a checkpoint: the scripted striker over our "
+                        "walk engine as a TorchScript submission (--save-dir DIR gets model.pt, preprocessor.py)")
+    parser.add_argument("--walk-params", metavar="PATH", help="with --policy striker: the walk engine's parameter "
+                        "file (default: the shipped envs/walk_params.json)")
     parser.add_argument("--kind", choices=sorted(MODEL_FILES), default="final",
                         help="which file names to write: final (final_model.zip, submission_final/), best "
                         "(best_model_competition.zip, submission_best/), best_legacy (best_model.zip) or "
@@ -47,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--macro", metavar="PATH_OR_NAME", help="with --torchscript, command mode: the kick macro "
                         "(default: the run's)")
     args = parser.parse_args(argv)
+    if args.policy is not None or args.walk_params is not None:
+        return export_striker(args)
+    if args.checkpoint is None:
+        raise UsageError("give a checkpoint.pt, or --policy striker --save-dir DIR")
     overrides = {field: getattr(args, option) for option, field in COMMAND_OVERRIDES.items()
                  if getattr(args, option) is not None}
     if overrides and not args.torchscript:
@@ -86,6 +94,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         raise UsageError(f"cannot write into {save_dir}: {exc.strerror or exc}") from None
     print(f"wrote {path}, {path.with_suffix('.meta.json').name} and {path.parent / MODEL_FILES[args.kind][1]}")
+    return 0
+
+
+def export_striker(args) -> int:
+    """python -m submission --policy striker --save-dir DIR [--walk-params PATH]."""
+    if args.policy is None:
+        raise UsageError("--walk-params applies to --policy striker")
+    if args.checkpoint is not None:
+        raise UsageError("--policy striker exports a scripted policy: give no checkpoint")
+    if not args.save_dir or not args.save_dir.strip():
+        raise UsageError("--policy striker needs --save-dir DIR")
+    for flag in ("torchscript", "controller", "controller_config", "macro"):
+        if getattr(args, flag):
+            raise UsageError(f"--{flag.replace('_', '-')} does not apply to --policy striker")
+    if args.kind != "final":
+        raise UsageError("--kind does not apply to --policy striker")
+    try:
+        check_output_dir(Path(args.save_dir), "--save-dir")
+        path = write_striker_submission(Path(args.save_dir), walk_params=args.walk_params)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write into {args.save_dir}: {exc.strerror or exc}") from None
+    print(f"wrote {path} and {path.with_name('preprocessor.py')} (scripted striker over the walk engine)")
     return 0
 
 
