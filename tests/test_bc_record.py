@@ -61,7 +61,7 @@ def test_policy_sources(tmp_path) -> None:
     assert policy(np.zeros((2, 89), np.float32)).shape == (2, 12) and "td3 checkpoint" in label
     with pytest.raises(ValueError, match="trained on torque actions, the env runs pd"):
         load_policy_source(str(tmp_path / "checkpoint.pt"), action_mode="pd")
-    with pytest.raises(ValueError, match=r"use 'stand' or a policy file \(\.pt\)"):
+    with pytest.raises(ValueError, match=r"use 'stand' or 'striker' or a policy file \(\.pt\)"):
         load_policy_source(str(tmp_path / "model.zip"))
     torch.save({"something": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a checkpoint"):

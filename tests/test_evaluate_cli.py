@@ -74,9 +74,12 @@ def test_policy_selection():
 
     obs = np.zeros((3, 89), np.float32)
     for name in evaluate.POLICIES:
-        actions = evaluate.make_policy(name)(obs)
-        assert actions.shape == (3, 12) and actions.dtype == np.float32
+        policy, settings = evaluate.make_policy(name)
+        actions = policy(obs)
+        width = 3 if settings.get("action_mode") == "command" else 12  # the striker walks: (vx, vy, yaw) commands
+        assert actions.shape == (3, width) and actions.dtype == np.float32
         assert np.all(np.abs(actions) <= 1.0)
+    assert evaluate.make_policy("striker")[1]["command"].walk
 
 
 @pytest.mark.slow
