@@ -6,8 +6,9 @@ observation alone (world-frame vectors relative to the robot):
 1. Heading. The observation has no yaw, so the striker keeps one: at the episode's first step the ball lies
    straight ahead of the robot in every task (sai_mujoco places it so), which gives the initial heading;
    afterwards it integrates the gyro's z rate (the trunk stays near upright, so it is the yaw rate).
-2. Aim. Goalie: a point on the goal line `aim_y` metres beside the goal centre (the keeper sweeps the
-   middle); Obstacle: the open slot (target_xpos_rel_robot); KickToTarget: the target.
+2. Aim. Penalty kicks: a point on the goal line `aim_y` metres beside the goal centre (Obstacle too: a ball
+   pushed at walking pace is still rolling goalward when the episode ends, which scores, and rarely reaches
+   the defenders' line); KickToTarget: the target.
 3. Approach. The shooting point lies `behind` metres behind the ball on the aim line. While the robot is not
    yet behind the ball it walks to a point beside it (`clearance` metres off the line, on its own side) so it
    does not push the ball; then to the shooting point, facing the aim once within `face_radius`.
@@ -48,31 +49,42 @@ class StrikerConfig:
     """How far beside the ball (m) the robot walks while going around it."""
     face_radius: float = 0.7
     """Within this distance (m) of the shooting point the robot turns to face the aim."""
-    aim_y: float = 1.0
-    """Goalie: aim this far (m) from the goal centre along the goal line (the side is the robot's)."""
+    aim_y: float = 0.0
+    """Penalty kicks: aim this far (m) from the goal centre along the goal line (the side is the robot's)."""
     shot_speed: float = 0.5
     """Forward command (m/s) of the walk-through shot."""
     release: float = 0.9
     """Once the ball is this far (m) away in the shot, the robot stops."""
     position_gain: float = 1.5
     """Commanded speed (m/s) per metre of distance to the waypoint."""
+    approach_speed: float = 0.5
+    """Top forward speed (m/s) while walking to a waypoint further than `face_radius` (facing it, no sidestep)."""
+    fine_speed: float = 0.12
+    """Top forward / backward speed (m/s) when positioning within `face_radius` of the shooting point."""
+    fine_side: float = 0.1
+    """Top sideways speed (m/s) when positioning."""
     heading_gain: float = 2.0
     """Yaw-rate command (rad/s) per radian of heading error."""
-    lateral_gain: float = 2.0
+    heading_deadband: float = 0.1
+    """Heading errors below this (rad) are not corrected while walking forward: the walk engine turns by
+    swinging the hip yaw, which costs most of the forward speed (measured in docs/walk_engine.md)."""
+    turn_in_place: float = 0.35
+    """Beyond this heading error (rad) the robot stops walking forward and turns on the spot."""
+    lateral_gain: float = 1.0
     """Sideways command (m/s) per metre off the aim line during the shot."""
     shoot_tolerance: float = 0.1
-    """Start the shot within this distance (m) of the shooting point ..."""
+    """Start the shot within this distance (m) of the aim line, behind the ball, ..."""
     heading_tolerance: float = 0.12
     """... and this heading error (rad)."""
 
 
-STATE_SIZE = 3
-"""Per-episode state: heading (rad), mode, started (0/1)."""
+STATE_SIZE = 4
+"""Per-episode state: heading (rad), mode, started (0/1), closest ball distance in the shot (m)."""
 
 
 def initial_state(n: int) -> torch.Tensor:
     """The state of `n` episodes that have not started."""
-    return torch.zeros(n, 3, dtype=torch.float64)  # STATE_SIZE (TorchScript needs the literal)
+    return torch.zeros(n, 4, dtype=torch.float64)  # STATE_SIZE (TorchScript needs the literal)
 
 
 def _wrap(angle: torch.Tensor) -> torch.Tensor:
@@ -80,16 +92,18 @@ def _wrap(angle: torch.Tensor) -> torch.Tensor:
 
 
 class StrikerCore(nn.Module):
-    """`forward(obs (N, 89), state (N, 3)) -> (command (N, 3) in [-1, 1], new state)` (module docstring)."""
+    """`forward(obs (N, 89), state (N, 4)) -> (command (N, 3) in [-1, 1], new state)` (module docstring)."""
 
     __constants__ = ["behind", "clearance", "face_radius", "aim_y", "shot_speed", "release", "position_gain",
-                     "heading_gain", "lateral_gain", "shoot_tolerance", "heading_tolerance", "dt"]
+                     "approach_speed", "fine_speed", "fine_side", "heading_gain", "heading_deadband", "turn_in_place",
+                     "lateral_gain", "shoot_tolerance", "heading_tolerance", "dt"]
 
     def __init__(self, config: StrikerConfig | None = None, dt: float = WALK_DT) -> None:
         super().__init__()
         c = config or StrikerConfig()
         for name in ("behind", "clearance", "face_radius", "aim_y", "shot_speed", "release", "position_gain",
-                     "heading_gain", "lateral_gain", "shoot_tolerance", "heading_tolerance"):
+                     "approach_speed", "fine_speed", "fine_side", "heading_gain", "heading_deadband", "turn_in_place",
+                     "lateral_gain", "shoot_tolerance", "heading_tolerance"):
             setattr(self, name, float(getattr(c, name)))
         self.dt = float(dt)
         self.register_buffer("limits", torch.tensor(STRIKER_LIMITS, dtype=torch.float64))
@@ -111,7 +125,8 @@ class StrikerCore(nn.Module):
         goal = x[:, self.goal:self.goal + 2]
         side = torch.where(ball[:, 1] - goal[:, 1] >= 0.0, torch.ones_like(goal[:, 1]), -torch.ones_like(goal[:, 1]))
         goalie_aim = torch.stack([goal[:, 0], goal[:, 1] + side * self.aim_y], dim=1)
-        aim = torch.where((task == 0).unsqueeze(1), goalie_aim, x[:, self.target:self.target + 2])
+        # penalty kicks: the goal (a slow ball rarely reaches the Obstacle's line, so its open slot is not the aim)
+        aim = torch.where((task <= 1).unsqueeze(1), goalie_aim, x[:, self.target:self.target + 2])
         line = aim - ball
         u = line / torch.linalg.vector_norm(line, dim=1, keepdim=True).clamp_min(1e-6)
         normal = torch.stack([-u[:, 1], u[:, 0]], dim=1)
@@ -131,27 +146,35 @@ class StrikerCore(nn.Module):
         cos_h, sin_h = torch.cos(heading), torch.sin(heading)
         body_x = cos_h * waypoint[:, 0] + sin_h * waypoint[:, 1]
         body_y = -sin_h * waypoint[:, 0] + cos_h * waypoint[:, 1]
+        # far: walk facing the waypoint (forward and turning only); near: face the aim and position omnidirectionally
+        facing = (1.0 - error.abs() / self.turn_in_place).clamp_min(0.0)
+        far_vx = (self.position_gain * distance).clamp(max=self.approach_speed) * facing
+        near_vx = (self.position_gain * body_x).clamp(-self.fine_speed, self.fine_speed)
+        near_vy = (self.position_gain * body_y).clamp(-self.fine_side, self.fine_side)
+        turn = torch.where(error.abs() < self.heading_deadband, torch.zeros_like(error), self.heading_gain * error)
         approach = torch.stack([
-            self.position_gain * body_x * torch.cos(error).clamp_min(0.0),
-            self.position_gain * body_y,
-            self.heading_gain * error,
+            torch.where(near, near_vx, far_vx),
+            torch.where(near, near_vy, torch.zeros_like(near_vy)),
+            torch.where(near, self.heading_gain * error, turn),
         ], dim=1)
-        ready = is_behind & (distance < self.shoot_tolerance) & (error.abs() < self.heading_tolerance)
         shot_error = _wrap(aim_heading - heading)
+        # on the aim line behind the ball and facing the aim: shoot from wherever the robot is (no stop first)
+        ready = is_behind & (across.abs() < self.shoot_tolerance) & (shot_error.abs() < self.heading_tolerance)
         # sideways drift off the aim line, in the body frame (the aim line runs along the heading there)
-        shot = torch.stack([
-            torch.full_like(heading, self.shot_speed),
-            -self.lateral_gain * across,
-            self.heading_gain * shot_error,
-        ], dim=1)
-        ball_far = torch.linalg.vector_norm(ball, dim=1) > self.release
+        shot_turn = torch.where(shot_error.abs() < self.heading_deadband, torch.zeros_like(shot_error),
+                                self.heading_gain * shot_error)
+        shot = torch.stack([torch.full_like(heading, self.shot_speed), -self.lateral_gain * across, shot_turn], dim=1)
+        ball_distance = torch.linalg.vector_norm(ball, dim=1)
+        closest = torch.where(started & (mode == 1.0), torch.minimum(state[:, 3], ball_distance), ball_distance)
+        # the shot is over once the ball, having been at the robot's feet, is `release` metres away
+        ball_far = (closest < self.behind + 0.15) & (ball_distance > self.release)
         # modes APPROACH 0 -> SHOOT 1 -> DONE 2 (TorchScript needs the literals)
         mode = torch.where((mode == 0.0) & ready, torch.full_like(mode, 1.0), mode)
         mode = torch.where((mode == 1.0) & ball_far, torch.full_like(mode, 2.0), mode)
         command = torch.where((mode == 1.0).unsqueeze(1), shot, approach)
         command = torch.where((mode == 2.0).unsqueeze(1), torch.zeros_like(command), command)
         command = (command / self.limits).clamp(-1.0, 1.0)
-        new_state = torch.stack([heading, mode, torch.ones_like(heading)], dim=1)
+        new_state = torch.stack([heading, mode, torch.ones_like(heading), closest], dim=1)
         return command, new_state
 
 
