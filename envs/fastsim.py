@@ -299,18 +299,20 @@ class FastSoccerEnv(gym.Env):
         return self._finish(*self._evaluate())
 
     def step_pd(self, targets: np.ndarray, repeat: int, low: np.ndarray, high: np.ndarray,
-                kp: np.ndarray, kd: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+                kp: np.ndarray, kd: np.ndarray, *, through: bool = False) -> tuple[np.ndarray, float, bool, bool, dict]:
         """`repeat` env steps of the PD law toward joint `targets`, fused (module docstring).
 
         Torques = float32(clip(kp (targets - q) - kd qd, low, high)) with q, qd the float32-rounded joint
         state, recomputed at every physics step. Returns the last step's (obs, info) with the summed env
-        reward and `info["physics_steps"]`; stops early at a termination or the time limit.
+        reward and `info["physics_steps"]`; stops early at a termination (unless `through`: skills that
+        measure walking step on past the task's endings) or the time limit.
         """
         if self._native is not None and self.elapsed_steps + repeat <= self.max_episode_steps:
             for buffer, values in ((self._targets_in, targets), (self._pd_low, low), (self._pd_high, high),
                                    (self._kp, kp), (self._kd, kd)):
                 buffer[:] = values
-            steps = self._native.fastsim_step(self._model_ptr, self._data_ptr, self._ctx_ref, 1, repeat)
+            steps = self._native.fastsim_step(self._model_ptr, self._data_ptr, self._ctx_ref, 3 if through else 1,
+                                              repeat)
             obs, _, terminated, truncated, info = self._native_result(0.0)
             info["physics_steps"] = steps
             return obs, float(self._rewards[1]), terminated, truncated, info
@@ -323,7 +325,7 @@ class FastSoccerEnv(gym.Env):
             self._physics_step(torques)
             terms, terminated = self._evaluate()
             steps += 1
-            if steps >= repeat or terminated or self.elapsed_steps >= self.max_episode_steps:
+            if steps >= repeat or (terminated and not through) or self.elapsed_steps >= self.max_episode_steps:
                 break
             total += float(self._env_reward(terms))
         obs, reward, terminated, truncated, info = self._finish(terms, terminated)

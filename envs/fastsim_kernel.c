@@ -243,14 +243,16 @@ static void outputs(const mjModel* m, const mjData* d, Ctx* c) {
   }
 }
 
-/* mode 0: torques given; mode 1: PD toward targets. Returns the physics steps taken. */
+/* mode & 1: PD toward targets (else torques given); mode & 2: do not stop at a termination (only at `repeat`
+ * steps or the time limit). Returns the physics steps taken. */
 int fastsim_step(const mjModel* m, mjData* d, Ctx* c, int mode, int repeat) {
+  int pd = mode & 1, through = mode & 2;
   if (m->nv > MAX_NV) return -1;
   int steps = 0, terminated = 0;
   double torques[12], total = 0.0;
   float last = 0.0f;
   while (1) {
-    if (mode == 1) {
+    if (pd) {
       for (int i = 0; i < c->nact; i++) {
         double q = (double)(float)d->qpos[c->qpos_idx[i]];
         double qd = (double)(float)d->qvel[c->qvel_idx[i]];
@@ -265,7 +267,7 @@ int fastsim_step(const mjModel* m, mjData* d, Ctx* c, int mode, int repeat) {
     steps += 1;
     last = env_reward(c);
     total += (double)last; /* ActionRepeat: total += float(reward), in step order */
-    if (steps >= repeat || terminated || c->elapsed >= c->max_steps) break;
+    if (steps >= repeat || (terminated && !through) || c->elapsed >= c->max_steps) break;
   }
   c->rewards[0] = (double)last;
   c->rewards[1] = total;

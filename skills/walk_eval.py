@@ -64,14 +64,17 @@ def _trunk_pose(env: FastSoccerEnv, root: int) -> tuple[np.ndarray, float]:
 
 
 def move_ball_aside(env: FastSoccerEnv) -> None:
-    """Put the ball BALL_ASIDE metres to the robot's left (at rest) and recompute the kinematics."""
+    """Put the ball BALL_ASIDE metres beside the robot (at rest; the side nearer the field's centre line, so it
+    stays on the field) and recompute the kinematics."""
     import mujoco
 
     model, data = env.model, env.data
     joint = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, "env:ball")
     qadr, dadr = model.jnt_qposadr[joint], model.jnt_dofadr[joint]
     xy, yaw = _trunk_pose(env, _root_qpos(env))
-    data.qpos[qadr:qadr + 2] = xy + BALL_ASIDE * np.array([-math.sin(yaw), math.cos(yaw)])
+    left = np.array([-math.sin(yaw), math.cos(yaw)])
+    spots = [xy + BALL_ASIDE * left, xy - BALL_ASIDE * left]
+    data.qpos[qadr:qadr + 2] = min(spots, key=lambda p: float(np.max(np.abs(p) / np.array([10.0, 6.0]))))
     data.qvel[dadr:dadr + 6] = 0.0
     mujoco.mj_forward(model, data)
 
@@ -98,7 +101,7 @@ def walk_episode(params: WalkParams, command: tuple[float, float, float], *, env
         cmd = np.asarray(command, np.float64)
         for tick in range(ticks):
             targets = engine.update(cmd, gravity, gyro)
-            _, _, terminated, truncated, info = env.step_pd(targets, decimation, low, high, T1_KP, T1_KD)
+            _, _, _, truncated, info = env.step_pd(targets, decimation, low, high, T1_KP, T1_KD, through=True)
             gravity, gyro = projected_gravity(info["robot_quat"]), info["robot_gyro"]
             tilt += float(gravity[0] ** 2 + gravity[1] ** 2)
             xy, yaw = _trunk_pose(env, root)
@@ -107,8 +110,12 @@ def walk_episode(params: WalkParams, command: tuple[float, float, float], *, env
             done = tick + 1
             if done == settle_tick:
                 mark_xy, mark_yaw = xy, unwrapped_yaw
-            if terminated or truncated:
-                fell = bool(terminated)
+            # only a fall or the time limit ends a walk: the task's other endings (the KickToTarget ball on
+            # the target, out of the field) say nothing about walking, and the twin steps on past them
+            if not (env._fall_height < env.data.site_xpos[env._robot_site][2]):
+                fell = True
+                break
+            if truncated:
                 break
         measured = max(done - settle_tick, 0) * engine.tick
         if measured > 0:
