@@ -2,7 +2,8 @@
 
 A macro is a mocap .npz file (booster_dataset layout, reference/seed_workflow.md 4.2) turned into
 controller actions, clip((qpos[:, 7:19] - default_pose) / action_scale, -clip, clip), one row per frame.
-`load_macro` reads a local file or fetches one of the dataset's named clips from the hub (envs.hub);
+`load_macro` reads a local file, fetches one of the dataset's named clips from the hub (envs.hub), or
+generates our parameterised kick (source "kick" or "kick:PATH", envs/kick.py);
 `MacroPlayer` decides when to start one (the seed's sentinel trigger) and plays it on the env's time base.
 
 What differs from the seed, and why:
@@ -38,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.hub import hf_download
+from envs.kick import is_kick_source, kick_clip
 from envs.tasks import get_task
 
 MACRO_NAMES = ("kick_ball1", "kick_ball2", "kick_ball3", "powerful_kick", "pass_ball1", "goal_kick",
@@ -135,6 +137,11 @@ def load_macro(source: str, *, default_pose: np.ndarray, action_scale: float, cl
         raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
     if not all(math.isfinite(v) and v > 0 for v in (action_scale, clip_actions)):
         raise ValueError(f"action_scale and clip_actions must be finite and > 0, got {action_scale}, {clip_actions}")
+    if is_kick_source(source):  # our parameterised kick (envs/kick.py), generated, never cached stale
+        joints, frequency = kick_clip(source)
+        joints = joints[:max_frames] if max_frames is not None else joints
+        actions = np.clip((joints - np.asarray(default_pose, np.float64)) / action_scale, -clip_actions, clip_actions)
+        return actions.astype(np.float32), frequency
     key, filename = _resolve(source, robot)
     cached = _CACHE.get((key, robot, max_frames))
     if cached is None:

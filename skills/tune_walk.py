@@ -22,14 +22,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
-import multiprocessing as mp
 import os
 import shlex
 import sys
-import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from envs.walk import WalkParams, load_walk_params
+from skills.cmaes import UsageError, load_state, search
 from skills.walk_eval import WalkResult, walk_episode
 
 COMMANDS: tuple[tuple[float, float, float], ...] = (
@@ -56,10 +53,6 @@ FALL_COST = 20.0
 TRACK_CAP = 25.0
 TILT_COST = 20.0
 EPISODE_SECONDS = 10.0
-
-
-class UsageError(ValueError):
-    """Bad user input: one `error:` line and exit code 2."""
 
 
 def command_cost(result: WalkResult, seconds: float) -> float:
@@ -84,16 +77,16 @@ def to_params(start: WalkParams, z: np.ndarray) -> WalkParams:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(task: str, seconds: float) -> None:
+def _init_worker(task: str, seconds: float, start: dict) -> None:
     from envs.fastsim import make_fast_env
 
-    _WORKER["env"] = make_fast_env(task)
-    _WORKER["seconds"] = seconds
+    _WORKER.update(env=make_fast_env(task), seconds=seconds, start=WalkParams(**start))
 
 
-def evaluate(params: WalkParams) -> tuple[float, list[dict]]:
-    """(cost, per-command results) of one candidate, in this worker's env."""
+def evaluate(z: np.ndarray) -> tuple[float, list[dict]]:
+    """(cost, per-command results) of the candidate at normalised point `z`, in this worker's env."""
     env, seconds = _WORKER["env"], _WORKER["seconds"]
+    params = to_params(_WORKER["start"], z)
     total, rows = 0.0, []
     for command in COMMANDS:
         result = walk_episode(params, command, env=env, seconds=seconds)
@@ -101,20 +94,6 @@ def evaluate(params: WalkParams) -> tuple[float, list[dict]]:
         total += cost
         rows.append({**dataclasses.asdict(result), "cost": cost})
     return total, rows
-
-
-def write_json(path: Path, document: dict) -> None:
-    """Write JSON through a temporary file renamed into place (nothing half-written on a crash)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,100 +116,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check(args: argparse.Namespace) -> None:
-    for flag in ("generations", "popsize", "workers"):
+def check_search_flags(args: argparse.Namespace) -> None:
+    """The CMA-ES flags both tuners share; UsageError on a bad value."""
+    for flag in ("generations", "workers"):
         if getattr(args, flag) < 1:
             raise UsageError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
     if args.popsize < 4:
         raise UsageError(f"--popsize must be >= 4 for CMA-ES, got {args.popsize}")
-    for flag in ("sigma", "seconds"):
-        value = getattr(args, flag)
-        if not (math.isfinite(value) and value > 0):
-            raise UsageError(f"--{flag} must be finite and > 0, got {value}")
-    if args.seconds <= 2.5:
-        raise UsageError("--seconds must exceed the 2 s settle time of the speed measurement (use 3 or more)")
+    if not (math.isfinite(args.sigma) and args.sigma > 0):
+        raise UsageError(f"--sigma must be finite and > 0, got {args.sigma}")
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
 
 
-def _load_state(path: str) -> dict:
-    try:
-        state = json.loads(Path(path).read_text())
-        mean = np.asarray(state["mean"], np.float64)
-        cov = np.asarray(state["covariance"], np.float64)
-        sigma = float(state["sigma"])
-        ok = (mean.shape == (len(TUNED),) and cov.shape == (len(TUNED),) * 2 and np.isfinite(mean).all()
-              and np.isfinite(cov).all() and math.isfinite(sigma) and sigma > 0
-              and list(state["tuned"]) == list(TUNED) and isinstance(state["generation"], int))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"--resume {path}: not a tuner state file ({exc.__class__.__name__})") from None
-    if not ok:
-        raise UsageError(f"--resume {path}: the state does not match this tuner's parameters")
-    return {**state, "mean": mean, "covariance": cov, "sigma": sigma}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    import cma
-
     args = build_parser().parse_args(argv)
-    _check(args)
+    check_search_flags(args)
+    if not (math.isfinite(args.seconds) and args.seconds > 2.5):
+        raise UsageError("--seconds must exceed the 2 s settle time of the speed measurement (use 3 or more)")
     try:
         start, _ = load_walk_params(args.start)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     out = Path(args.out)
     state_path = Path(args.state) if args.state else out.with_name("state.json")
-    resumed = _load_state(args.resume) if args.resume else None
+    resumed = load_state(args.resume, list(TUNED)) if args.resume else None
     if resumed is not None:
-        start = WalkParams(**resumed["start"])
-    dim = len(TUNED)
-    x0 = resumed["mean"] if resumed else np.zeros(dim)
-    sigma0 = resumed["sigma"] if resumed else args.sigma
-    es = cma.CMAEvolutionStrategy(x0, sigma0, {"popsize": args.popsize, "seed": args.seed + 1, "verbose": -9})
-    if resumed is not None:
-        es.sm.C = resumed["covariance"]
-        es.sm.update_now(-1)
-    generation0 = resumed["generation"] if resumed else 0
-    best_cost = resumed["best_cost"] if resumed else math.inf
-    best_z = np.asarray(resumed["best"], np.float64) if resumed else x0
+        start = WalkParams(**resumed.extra["start"])
     command_line = "python -m skills.tune_walk " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    options = {k: v for k, v in vars(args).items()}
-    ctx = mp.get_context("spawn")
-    print(f"CMA-ES over {dim} walk parameters, population {args.popsize}, {len(COMMANDS)} commands x "
+    options = dict(vars(args))
+
+    def result_doc(z: np.ndarray, cost: float, rows: list[dict], generation: int) -> dict:
+        return {"params": dataclasses.asdict(to_params(start, z)), "objective": cost, "results": rows,
+                "commands": [list(c) for c in COMMANDS],
+                "tuner": {"options": options, "generation": generation, "tuned": TUNED, "fall_cost": FALL_COST,
+                          "track_cap": TRACK_CAP, "tilt_cost": TILT_COST},
+                "command_line": command_line}
+
+    print(f"CMA-ES over {len(TUNED)} walk parameters, population {args.popsize}, {len(COMMANDS)} commands x "
           f"{args.seconds:g} s, {args.workers} workers", flush=True)
-    started = time.perf_counter()
-    with ctx.Pool(args.workers, initializer=_init_worker, initargs=(args.task, args.seconds)) as pool:
-        for generation in range(generation0 + 1, generation0 + args.generations + 1):
-            tick = time.perf_counter()
-            zs = es.ask()
-            outcomes = pool.map(evaluate, [to_params(start, z) for z in zs])
-            costs = [cost for cost, _ in outcomes]
-            es.tell(zs, costs)
-            i = int(np.argmin(costs))
-            if costs[i] < best_cost:
-                best_cost, best_z = costs[i], np.asarray(zs[i])
-                params = to_params(start, best_z)
-                write_json(out, {"params": dataclasses.asdict(params), "objective": best_cost,
-                                 "results": outcomes[i][1], "commands": [list(c) for c in COMMANDS],
-                                 "tuner": {"options": options, "generation": generation, "tuned": TUNED,
-                                           "fall_cost": FALL_COST, "track_cap": TRACK_CAP, "tilt_cost": TILT_COST},
-                                 "command_line": command_line})
-            write_json(state_path, {"generation": generation, "mean": es.mean.tolist(), "sigma": float(es.sigma),
-                                    "covariance": np.asarray(es.sm.C).tolist(), "best": best_z.tolist(),
-                                    "best_cost": best_cost, "tuned": list(TUNED),
-                                    "start": dataclasses.asdict(start)})
-            elapsed = time.perf_counter() - tick
-            falls = sum(r["fell"] for r in outcomes[i][1])
-            print(f"gen {generation:4d}  best {costs[i]:8.2f} (ever {best_cost:8.2f}, falls {falls})  mean "
-                  f"{np.mean(costs):8.2f}  sigma {es.sigma:.3f}  {len(zs) * len(COMMANDS) / elapsed:5.1f} "
-                  f"episodes/s  [{time.perf_counter() - started:6.0f} s]", flush=True)
-    print(f"best objective {best_cost:.3f}; parameters in {out}; resume with --resume {state_path}")
+    best = search(names=list(TUNED), evaluate=evaluate, generations=args.generations, popsize=args.popsize,
+                  sigma=args.sigma, seed=args.seed, workers=args.workers, init_worker=_init_worker,
+                  init_args=(args.task, args.seconds, dataclasses.asdict(start)), out=out, state_path=state_path,
+                  resume=resumed, result_doc=result_doc, extra={"start": dataclasses.asdict(start)},
+                  unit="candidates")
+    print(f"best objective {best:.3f}; parameters in {out}; resume with --resume {state_path}")
     return 0
 
 
-def cli(argv: Sequence[str] | None = None) -> int:
+def cli(main_fn=main, argv: Sequence[str] | None = None) -> int:
+    """Run a tuner's main: a UsageError is one `error:` line and exit code 2, Ctrl-C exit 130."""
     try:
-        return main(argv)
+        return main_fn(argv)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
