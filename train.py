@@ -65,7 +65,7 @@ from submission.best import BestModels, write_run_model
 
 SOCCER_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 6, "eval_freq": 50_000, "eval_episodes": 2,
                    "eval_seeds": "0,1,2,3", "sim": "fast"}
-"""Run defaults on the soccer tasks, from the seed pipeline (seed_workflow.md 8.1), except eval_episodes:
+"""Run defaults on the soccer tasks, from the seed pipeline (docs/seed_pipeline.md), except eval_episodes:
 per eval seed per task, 2 instead of the seed's 8 (which cost 96 full episodes per evaluation)."""
 GENERIC_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 1, "eval_freq": 0, "eval_episodes": 10, "eval_seeds": "0"}
 SOCCER_NET_ARCH = (256, 256, 128)
@@ -88,7 +88,7 @@ CURVE_FILE = "learning_curve.png"
 
 def soccer_config(algo: str):
     """The algorithm config the soccer workflow starts from: the seed's net [256, 256, 128], lr 3e-4, batch 256
-    and, off-policy, a 500k buffer with 20k warm-up steps (seed_workflow.md 8.1)."""
+    and, off-policy, a 500k buffer with 20k warm-up steps (docs/seed_pipeline.md)."""
     cfg = CONFIGS[algo]()
     net = dataclasses.replace(cfg.net, net_arch=SOCCER_NET_ARCH)
     if algo == "ppo":

@@ -13,7 +13,7 @@ cloned stand over within a few steps; 0.1 is the executed-action noise the recor
 the noise a clone of them has learnt to recover from. Anything that would break the
 equality is an error before a single weight is copied: another algorithm, net_arch or activation, other
 observation or action widths, another action mode, or normalisation on one side only. Nothing is ever loaded
-partially (seed_workflow.md 13.16, 13.18).
+partially (docs/seed_pipeline.md, fixes 13 and 15).
 """
 
 from __future__ import annotations
