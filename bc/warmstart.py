@@ -106,8 +106,8 @@ def unseen_tasks(payload: dict, tasks: list[str]) -> list[str]:
 
     Fine-tuning on such a task moves the running normaliser's statistics (and, with the BC file's near-zero
     variance on that one-hot, the normalised inputs of every task) under the cloned actor: measured, a stand
-    cloned on the penalty kicks fell on them within 50k timesteps of a 3-task TD3 run. Empty without a
-    normaliser.
+    cloned on the penalty kicks fell on them within 50k timesteps of a 3-task TD3 run (docs/results.md). Empty
+    without a normaliser.
     """
     if not payload.get("normalize_obs"):
         return []
