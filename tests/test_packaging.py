@@ -64,7 +64,8 @@ def test_no_top_level_cli_modules_and_every_package_is_listed() -> None:
 def test_the_root_holds_only_the_command_line_tools() -> None:
     found = {p.name for p in ROOT.glob("*.py")}
     assert found == CLI_FILES, (f"every .py file at the root is installed as booster_cli.<name>; found "
-                                f"{sorted(found)}: put library code in a package")
+                                f"{sorted(found)}: a new command-line tool goes into CLI_FILES (and console.py), "
+                                "library code into a package")
 
 
 def test_console_scripts_point_at_the_tools() -> None:
