@@ -65,7 +65,7 @@ from submission.best import BestModels, write_run_model
 
 SOCCER_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 6, "eval_freq": 50_000, "eval_episodes": 2,
                    "eval_seeds": "0,1,2,3", "sim": "fast"}
-"""Run defaults on the soccer tasks, from the seed pipeline (seed_workflow.md 8.1), except eval_episodes:
+"""Run defaults on the soccer tasks, from the seed pipeline (docs/seed_pipeline.md), except eval_episodes:
 per eval seed per task, 2 instead of the seed's 8 (which cost 96 full episodes per evaluation)."""
 GENERIC_DEFAULTS = {"total_timesteps": 1_000_000, "n_envs": 1, "eval_freq": 0, "eval_episodes": 10, "eval_seeds": "0"}
 SOCCER_NET_ARCH = (256, 256, 128)
@@ -73,13 +73,13 @@ BC_ACTOR_LEARNING_STARTS = {"td3": 10_000, "sac": 10_000, "ppo": 5}
 """How long a BC-warm-started actor waits while the fresh critic learns (TD3/SAC: gradient steps; PPO: rollouts
 of value-only updates): a fresh critic's gradient, or a fresh value function's advantages, otherwise knock the
 cloned stand over. Measured: TD3 with it (and the anchor) kept the stand; PPO fell within two updates without it
-and still fell with it (README); --actor-learning-starts overrides it."""
+and still fell with it (docs/results.md); --actor-learning-starts overrides it."""
 BC_ANCHOR_COEF = 10.0
 """Anchor weight when fine-tuning from --bc-weights; --bc-anchor-coef overrides."""
 BC_ACTOR_COEF = 100.0
 """BC weight in the actor loss when demonstrations are prefilled; --bc-actor-coef overrides. Far above TD3+BC's
 0.4 on purpose: the cloned stand is fragile, and a TD3 fine-tune from it (BC file + prefill + 10k critic-only
-steps) fell with 0.4 and stood at the BC score (-0.992 on both penalty kicks) with 100."""
+steps) fell with 0.4 and stood at the BC score (-0.992 on both penalty kicks) with 100 (docs/results.md)."""
 EVAL_SEED_POOL = 10_000
 """--eval-seeds-random draws distinct seeds from [0, EVAL_SEED_POOL)."""
 CURVE_FILE = "learning_curve.png"
@@ -88,7 +88,7 @@ CURVE_FILE = "learning_curve.png"
 
 def soccer_config(algo: str):
     """The algorithm config the soccer workflow starts from: the seed's net [256, 256, 128], lr 3e-4, batch 256
-    and, off-policy, a 500k buffer with 20k warm-up steps (seed_workflow.md 8.1)."""
+    and, off-policy, a 500k buffer with 20k warm-up steps (docs/seed_pipeline.md)."""
     cfg = CONFIGS[algo]()
     net = dataclasses.replace(cfg.net, net_arch=SOCCER_NET_ARCH)
     if algo == "ppo":

@@ -3,7 +3,7 @@
     python -m bc.build_dataset --input-root booster_dataset/soccer/booster_lower_t1 --action-mode pd \\
         --output runs/bc/mocap_pd.npz --report
 
-Flags follow the seed's build_bc_dataset.py (seed_workflow.md 10) where they still mean something; sentinels
+Flags follow the seed's build_bc_dataset.py (docs/seed_pipeline.md) where they still mean something; sentinels
 and context modes exist only for `--action-mode command`. The seed's `--task-mode zeros` is gone: it made a
 one-hot the env never shows.
 """

@@ -82,12 +82,12 @@ def training_output(algo: str, actor: nn.Module, obs: torch.Tensor) -> torch.Ten
 
 @dataclass(frozen=True, kw_only=True)
 class BCConfig:
-    """Behaviour-cloning hyper-parameters (defaults: the seed's bc_train.py, seed_workflow.md 10)."""
+    """Behaviour-cloning hyper-parameters (defaults: the seed's bc_train.py, docs/seed_pipeline.md)."""
 
     algo: str = "td3"
     """Whose actor to clone into: td3, sac or ppo."""
     net_arch: tuple[int, ...] = (256, 256, 128)
-    """Hidden sizes; must equal the RL run's --net-arch (seed bug 18)."""
+    """Hidden sizes; must equal the RL run's --net-arch (docs/seed_pipeline.md, fix 15)."""
     activation: str | None = None
     """Hidden activation; None = the algorithm's default (relu TD3/SAC, tanh PPO)."""
     epochs: int = 30

@@ -1,6 +1,6 @@
 """Reader and validator of the competition's mocap `.npz` files (booster_dataset, LocoMuJoCo trajectory layout).
 
-Keys used (reference/seed_workflow.md 4.2), for the Lower T1 (12 leg joints):
+Keys used (docs/seed_pipeline.md, "Mocap clips and kick macros"), for the Lower T1 (12 leg joints):
 * `qpos` (T, 7 + 12): root position (3), root quaternion wxyz (4), joint positions (rad);
 * `qvel` (T, 6 + 12): root linear velocity (world frame), root angular velocity (body frame: MuJoCo's
   free-joint convention), joint velocities;

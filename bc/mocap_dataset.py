@@ -9,7 +9,8 @@ the same rows):
 * `torque`: the T1 PD torque that tracks the next frame, clip(Kp (q[k+1] - q[k]) - Kd qd[k]) / torque limit,
   i.e. exactly what the PD wrapper would apply for the `pd` label;
 * `command`: the root velocity at sample k in the BODY (heading) frame, (forward m/s, left m/s, yaw rate rad/s)
-  divided by COMMAND_SCALE (the seed used world-frame velocities over the dataset maximum: seed_workflow.md 13.29).
+  divided by COMMAND_SCALE (the seed used world-frame velocities over the dataset maximum:
+  docs/seed_pipeline.md, fix 18).
 Everything is clipped to [-1, 1].
 
 Observations (envs.preprocess layout) from the mocap state: joints, projected gravity, gyro = root angular
@@ -142,7 +143,7 @@ class BuiltDataset:
     files: list[FileReport] = field(default_factory=list)
 
     def arrays(self, options: BuildOptions) -> dict[str, np.ndarray]:
-        """The .npz contents: the seed's keys (seed_workflow.md 10) plus the action mode and the settings."""
+        """The .npz contents: the seed's keys (docs/seed_pipeline.md) plus the action mode and the settings."""
         by_name = sorted(self.files, key=lambda r: r.name)
         n = len(self.observations)
         return {

@@ -9,7 +9,7 @@ round(batch_size * demo_fraction) rows from it (rlcore/buffers.py); train.py set
   label when no executed action was recorded), reward, true next observation, terminated.
 * An observations/actions-only file (e.g. a mocap dataset) is accepted with a warning and inserted as the seed
   did: next_obs = obs, reward 0, not terminated: a zero-reward self-loop on the demo action, which only anchors
-  the critic near the demonstrations (seed_workflow.md 13.20).
+  the critic near the demonstrations (docs/seed_pipeline.md, fix 17).
 When the file has more rows than the free part of the region, a seeded random subset without replacement goes
 in; when it has fewer, each row goes in once (duplicates would not change the sampling distribution) and the
 rest of the region stays empty. Observations are stored raw, as the runner stores them.

@@ -3,7 +3,7 @@
 Each (task, seed) pair is one episode, reset with that seed. Per step the policy's clean action (clipped to
 [-1, 1]) is the LABEL (`actions`); the env executes clip(label + N(0, noise^2), -1, 1) (`executed_actions`).
 Noise on the executed action with clean labels is what lets BC of a stabilising controller work: it shows the
-learner how the demonstrator recovers from the states its own errors lead to (DART; reference/bc_facts.md:
+learner how the demonstrator recovers from the states its own errors lead to (DART; docs/cloning.md:
 clean demos fall within 300 steps, noise >= 0.05 of the bounds stands). `noise` is in [-1, 1] action units,
 i.e. a fraction of the half-range of the bounds. Each episode's noise comes from its own generator seeded
 (noise_seed, task index, reset seed), so a recording does not depend on the batch size.

@@ -2,7 +2,7 @@
 
 PD to the T1 default pose with the T1 gains (envs/wrappers.py), plus ankle-pitch feedback: both
 ankle-pitch targets get +(2.0 * pitch + 0.2 * gyro_y). Without the feedback the robot tips forward and
-falls near step 576; with it (this sign) it stands all 5000 steps (reference/bc_facts.md).
+falls near step 576; with it (this sign) it stands all 5000 steps (docs/cloning.md).
 
 It reads only the 89-dim observation. The torso pitch comes from the projected gravity g:
 pitch = asin(g_x), which equals asin(2(w*y - z*x)) of the xyzw quaternion exactly, because

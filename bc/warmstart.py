@@ -13,7 +13,7 @@ cloned stand over within a few steps; 0.1 is the executed-action noise the recor
 the noise a clone of them has learnt to recover from. Anything that would break the
 equality is an error before a single weight is copied: another algorithm, net_arch or activation, other
 observation or action widths, another action mode, or normalisation on one side only. Nothing is ever loaded
-partially (seed_workflow.md 13.16, 13.18).
+partially (docs/seed_pipeline.md, fixes 13 and 15).
 """
 
 from __future__ import annotations
@@ -106,8 +106,8 @@ def unseen_tasks(payload: dict, tasks: list[str]) -> list[str]:
 
     Fine-tuning on such a task moves the running normaliser's statistics (and, with the BC file's near-zero
     variance on that one-hot, the normalised inputs of every task) under the cloned actor: measured, a stand
-    cloned on the penalty kicks fell on them within 50k timesteps of a 3-task TD3 run. Empty without a
-    normaliser.
+    cloned on the penalty kicks fell on them within 50k timesteps of a 3-task TD3 run (docs/results.md). Empty
+    without a normaliser.
     """
     if not payload.get("normalize_obs"):
         return []

@@ -21,7 +21,7 @@ the episode's `macro_trigger_count`, `macro_active_steps`, `macro_aborted_count`
 so the terminal step's counters are complete). Under ActionRepeat info is the last physics step's.
 
 `MacroBonus` (CommandOptions.macro_reward) adds the seed's optional reward for a well-placed kick: on a step
-whose macro fired with the ball within `radius` and aligned with the task's goal (post-step state, seed 3.4),
+whose macro fired with the ball within `radius` and aligned with the task's goal (post-step state, as the seed had it),
 +bonus, at most `cap` per episode; info gets `macro_reward_bonus` (this step) and, at the episode's end,
 `macro_reward_bonus_total` (the seed logged a per-step mean that never reached its logs). A bonus breaks the
 `competition` profile's ranking guarantee, so train.py asks for --allow-macro-bonus-with-competition there.
@@ -58,7 +58,7 @@ CONTACT_TERMS = ("ball_hits", "goal_scored", "success")
 
 @dataclass(frozen=True, kw_only=True)
 class MacroReward:
-    """The macro bonus of the seed's reward wrappers (seed_workflow.md 3.4, --macro-reward-*)."""
+    """The macro bonus of the seed's reward wrappers (docs/seed_pipeline.md, --macro-reward-*)."""
 
     bonus: float
     """Reward added on a step whose macro fired near an aligned ball (> 0)."""

@@ -1,6 +1,6 @@
 """The low-level walking controller of the command action mode: joystick command -> joint torques.
 
-The Lower T1 joystick controller (reference/seed_workflow.md 4.1) is a TorchScript network trained in
+The Lower T1 joystick controller (docs/seed_pipeline.md, "The walking controller") is a TorchScript network trained in
 booster_gym plus its YAML config. Every `decimation` env steps it reads a 47-dim observation
 
     [0:3]   projected gravity * normalization.gravity       (from info["robot_quat"], xyzw)
@@ -16,7 +16,7 @@ and outputs 12 actions, clipped to +-clip_actions, that set joint targets q_defa
 Every env step applies the PD law clip(Kp (target - q) - Kd qd, torque bounds) and advances the gait
 phase by sim.dt * gait_frequency (mod 1).
 
-Where this differs from the seed, and why (seed_workflow.md 13, items 22-24):
+Where this differs from the seed, and why (docs/seed_pipeline.md, fixes 20-22):
 1. `reset()` clears the gait phase, the decimation counter, the previous actions and the targets; the
    command wrapper calls it at every episode start (the seed never did, so an episode started mid-gait).
 2. The gait is off when the command's norm is below `gait_threshold` (default 0.05), not only for an exact

@@ -1,7 +1,7 @@
 """Optional Hugging Face hub access for the controller and the kick macros.
 
 The seed downloaded the walking controller and the mocap clips from the hub at env construction
-(reference/seed_workflow.md 4.1, 4.2). Here the hub is optional: `huggingface_hub` is the `hub` extra,
+(docs/seed_pipeline.md). Here the hub is optional: `huggingface_hub` is the `hub` extra,
 every file can be given as a local path instead, and any failure to fetch (package missing, offline,
 file not found, no access) is a `HubUnavailable` one-line error that names the file to download and
 where to put it. A file is fetched at most once per process.

@@ -1,6 +1,6 @@
 """Kick macros for the command action mode: mocap clips played open-loop through the PD controller.
 
-A macro is a mocap .npz file (booster_dataset layout, reference/seed_workflow.md 4.2) turned into
+A macro is a mocap .npz file (booster_dataset layout, docs/seed_pipeline.md) turned into
 controller actions, clip((qpos[:, 7:19] - default_pose) / action_scale, -clip, clip), one row per frame.
 `load_macro` reads a local file, fetches one of the dataset's named clips from the hub (envs.hub), or
 generates our parameterised kick (source "kick" or "kick:PATH", envs/kick.py);
@@ -19,13 +19,13 @@ What differs from the seed, and why:
      ball within 0.3 m of it (the other three slots hold defenders, so the goal centre is not the aim).
    * kick_to_target: `target_xpos_rel_robot` (`success` is the ball within 0.4 m of it).
    The seed preferred `target_xpos_rel_robot` whenever the key existed, a zero vector in the goalie task,
-   so the trigger never fired there (pitfall 26a).
+   so the trigger never fired there (docs/seed_pipeline.md, fix 23).
 3. Distances and alignment are horizontal (x, y): the "rel_robot" vectors are world-frame differences from
    the trunk IMU, 0.7 m above the ground-level ball point, so the seed's 3-D radius of 0.6 m could never be met.
 
-Pitfall 25 re-checked on sai_mujoco 0.1.30: the goalkeeper and target fields are NOT zero any more. Goalie:
-both `goalkeeper_team_{0,1}_*` are live (the keeper slides on the goal line), target zero. Obstacle and
-kick_to_target: `target_xpos_rel_robot` / `target_velp_rel_robot` are live, goalkeepers zero.
+Re-checked on sai_mujoco 0.1.30 (docs/observation.md): the goalkeeper and target fields, all zero in the seed's
+logs, are live. Goalie: both `goalkeeper_team_{0,1}_*` are live (the keeper slides on the goal line), target
+zero. Obstacle and kick_to_target: `target_xpos_rel_robot` / `target_velp_rel_robot` are live, goalkeepers zero.
 
 Per-episode counters (`MacroPlayer.counters`): macro_trigger_count, macro_active_steps, macro_aborted_count.
 """

@@ -1,6 +1,6 @@
 """The 89-dim policy observation, built from the raw env obs, the env's info dict and the task one-hot.
 
-This module is the single definition of the layout (reference/seed_workflow.md section 5). `OBS_LAYOUT`
+This module is the single definition of the layout (docs/observation.md). `OBS_LAYOUT`
 is the data table, in order; the code below only reads it. A later generated, numpy-only submission
 Preprocessor must reproduce exactly `preprocess`.
 
@@ -9,7 +9,7 @@ Sources: `joint_pos` / `joint_vel` are raw obs[0:12] / obs[12:24]; `projected_gr
 `info["task_index"]` (whose order cannot be checked offline); every other field is `info[name]` as is.
 No scaling or clipping. The output is float32.
 
-Accepted calling shapes (reference/sai_platform.md): a single (D,) obs with an unbatched info (returns
+Accepted calling shapes (docs/platform.md): a single (D,) obs with an unbatched info (returns
 (89,)); a batch (N, D) with batched (N, k) info arrays (`_key` masks and extra keys are ignored); a
 batch (N, D) with an unbatched info (each field broadcast over the batch).
 """

@@ -4,7 +4,7 @@ This is the ONE place the task list and the score weights live. The fixed order 
 defines the one-hot positions, evaluation order and seed offsets. The `competition` reward profile
 (envs/wrappers) and the scorer (scoring/) both read the weights from here.
 
-Official weights (reference/competition_scoring.md): an episode's score is
+Official weights (docs/scoring.md): an episode's score is
 `sum(weight[k] * value(terms[k]))` over the terminal step's raw reward terms, with `steps` a constant 1.0.
 The kick_to_target steps weight is -0.3 by default; one published copy of the evaluation function says
 -0.2, so it is a parameter of `score_weights`.

@@ -17,9 +17,9 @@ Reward profiles:
   so it ranks episodes exactly as the competition does: a fall costs the same 1.5 (robot_fallen) as in
   the score, so falling never pays more than the same episode standing to truncation. (With gamma < 1
   the discounted return weights late changes of Phi less; the undiscounted identity is what is tested.)
-* `env`: the raw env reward (misaligned: +15 per step after the first touch, reference/soccer_envs.md).
+* `env`: the raw env reward (misaligned: +15 per step after the first touch, docs/sai_mujoco.md).
 * `pressure_shot`, `tight`: the env reward with rescaled env weights plus a truncation penalty and a
-  shot bonus (reference/seed_workflow.md 3.4). They build on the env reward, so they inherit its bias.
+  shot bonus (docs/seed_pipeline.md). They build on the env reward, so they inherit its bias.
 
 `info` keeps `reward_terms` and gains `task_index` (our one-hot) and `task_name`.
 """
@@ -210,7 +210,7 @@ class CompetitionReward(gym.Wrapper):
 
 @dataclass(frozen=True)
 class ShapingProfile:
-    """Constants of the pressure_shot / tight profiles (reference/seed_workflow.md 3.4)."""
+    """Constants of the pressure_shot / tight profiles (docs/seed_pipeline.md)."""
 
     timeout_penalty: float
     """Added once when an episode is truncated without terminating."""

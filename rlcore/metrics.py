@@ -1,4 +1,4 @@
-"""Every metric key the engine logs, spelled once (SB3's train/, rollout/, time/ keys; STYLE rule 19)."""
+"""Every metric key the engine logs, spelled once (SB3's train/, rollout/, time/ keys; docs/design.md)."""
 
 CRITIC_LOSS = "train/critic_loss"
 ACTOR_LOSS = "train/actor_loss"

@@ -1,7 +1,7 @@
 """Actors and critics whose parameter names map one-to-one onto Stable-Baselines3's MlpPolicy keys.
 
 Every network is an `nn.Sequential` of [Linear, activation] pairs, so the Linear layers sit at even
-indices exactly as in SB3 (sb3_zip_format.md section 2):
+indices exactly as in SB3 (docs/sb3_zip.md section 2):
 
 | ours                              | SB3 policy.pth key prefix                        |
 |-----------------------------------|--------------------------------------------------|

@@ -8,7 +8,7 @@ for a batch with mean m_b, population variance v_b and count n_b,
     count <- n
 starting from mean 0, var 1, count 1e-4 (SB3's RunningMeanStd). Normalising is the pure call
 clip((x - mean) / sqrt(var + eps), -clip, clip), the training formula, used everywhere the policy acts
-(the seed pipeline dropped the clip at evaluation: seed_workflow.md 13.12).
+(the seed pipeline dropped the clip at evaluation: docs/seed_pipeline.md, fix 9).
 
 Statistics from a file are checked before they are used (`check_stats`, called by `load_stats` and
 `load_state_dict`): NaN means or a negative variance would otherwise turn every action into NaN.

@@ -1,4 +1,4 @@
-"""Optimiser and target-network helpers shared by every algorithm (written once, STYLE rule 2)."""
+"""Optimiser and target-network helpers shared by every algorithm (written once, docs/design.md)."""
 
 from __future__ import annotations
 

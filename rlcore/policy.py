@@ -1,7 +1,7 @@
 """The deployed policy: obs -> normaliser -> actor -> [-1, 1] -> env units. One object, every face.
 
 Training evaluation, evaluate.py, the SB3 export and the submission Preprocessor all act through this
-module (ARCHITECTURE "One policy, many faces"), never through an algorithm's optimisers or critics.
+module (docs/design.md, "One policy, many faces"), never through an algorithm's optimisers or critics.
 """
 
 from __future__ import annotations

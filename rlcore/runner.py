@@ -8,7 +8,7 @@ observation sits in info["final_obs"]. Off-policy, that final observation is sto
 added to its reward.
 
 Schedules (evaluation, checkpoints, logging, unfreezing) count TIMESTEPS (transitions), not vector
-steps (the seed pipeline's eval_freq counted vector steps: seed_workflow.md 13.8). A final evaluation
+steps (the seed pipeline's eval_freq counted vector steps: docs/seed_pipeline.md, fix 1). A final evaluation
 and a final checkpoint always happen. Resuming restores the counters, so the random warm-up is never
 run again with a trained policy. Host syncs per vector step: the actions to the env, and one blocking
 host-to-device copy of each array the env returned (obs, rewards, next obs, terminated; PPO: obs, rewards,

@@ -1,4 +1,4 @@
-"""The scalar keys a training evaluation logs, named as the seed pipeline named them (seed_workflow.md 8.3).
+"""The scalar keys a training evaluation logs, named as the seed pipeline named them (docs/scoring.md).
 
 Competition keys (official score, scoring/report.py), unless legacy-only:
   comp_eval/C_overall                 sum over the evaluated tasks of the mean episode score (the seed's

@@ -1,4 +1,4 @@
-"""The seed pipeline's legacy episode score, kept for tooling that reads `eval/*` (seed_workflow.md 6, 7).
+"""The seed pipeline's legacy episode score, kept for tooling that reads `eval/*` (docs/scoring.md).
 
     legacy score = sum_{k in reward_config and terms} reward_config[k] * terms[k]  +  steps_weight * length
 

@@ -1,6 +1,6 @@
 """Official per-episode competition reports and their aggregation over episodes.
 
-The official evaluation function (reference/competition_scoring.md) scores an episode by the TERMINAL
+The official evaluation function (docs/scoring.md) scores an episode by the TERMINAL
 step's raw reward terms: sum_k weight_k * value_k, a boolean counting 1/0, plus the `steps` weight times
 a constant 1.0 (not the episode length). Weights come from envs/tasks. A term missing from the raw terms
 contributes nothing and is counted in `missing_component_count`.

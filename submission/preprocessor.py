@@ -1,6 +1,6 @@
 """The submission Preprocessor: a self-contained numpy source file generated from envs/preprocess.
 
-The platform client (sai_rl, reference/sai_platform.md section 3) deletes every import line of the file
+The platform client (sai_rl, docs/platform.md, "Rules for a Preprocessor file") deletes every import line of the file
 (`PLATFORM_IMPORT_LINE`), execs the rest with only `np` (numpy) and `env` in scope, takes the FIRST line
 starting with `class ` or `def ` as the object and instantiates it with no arguments; it then calls
 `modify_state(obs, info)` with batched (N, D) obs and batched info arrays (with `_key` masks, N changing

@@ -17,7 +17,7 @@ What the module holds (no Python code of this project is needed to load or run i
 
 Calls: obs (89,) -> (12,); obs (N, 89) -> (N, 12), each row its own episode with its own state. float32 out.
 
-Episode starts. The platform gives no reset signal (reference/sai_platform.md section 3, item 8), so the
+Episode starts. The platform gives no reset signal (docs/platform.md, Preprocessor rule 8), so the
 module detects them from the observation. Row i starts a new episode (state cleared) when:
 1. it is the first call, the first after `reset()`, or the batch size N changed (a new platform batch);
 2. its task one-hot (obs89[86:89]) differs from the previous call's;

@@ -1,6 +1,6 @@
 """A stand-in walking controller for tests: a small random TorchScript net with the real interface
 ((1, 47) -> (1, 12)) and a YAML config with the real keys and the reference values of
-reference/seed_workflow.md 4.1 (booster_gym T1)."""
+docs/seed_pipeline.md (booster_gym T1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A stand-in for the sai_rl client's benchmark loop (reference/sai_platform.md section 1), for export tests.
+"""A stand-in for the sai_rl client's benchmark loop (docs/platform.md, "The evaluation loop"), for export tests.
 
 It runs episodes the way `run_benchmark` does: the raw sai_mujoco env (torque actions) inside a
 gymnasium AsyncVectorEnv with shared memory and autoreset DISABLED, every env reset with its own seed,

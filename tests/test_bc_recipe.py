@@ -1,4 +1,4 @@
-"""The stand-controller BC recipe in miniature (reference/bc_facts.md), through the CLIs, with its negative control.
+"""The stand-controller BC recipe in miniature (docs/cloning.md), through the CLIs, with its negative control.
 
 Demos with noise on the executed action (labels clean) give a BC policy that stands; clean demos give one that
 falls within a few hundred steps (compounding error). Episodes are cut at 1000 steps to stay short. The

@@ -103,7 +103,8 @@ SEED_FLAGS = """--algo --total-timesteps --n-envs --seed --device --net-arch --l
 --vecnormalize-path --competition-only-eval --legacy-only-eval --task-weights --tasks --reward-profile --save-dir
 --steps-weight --action-mode --action-repeat --vec-env --n-steps --n-epochs --gae-lambda --clip-range --env-id
 --config""".split()
-"""seed_workflow.md 8.1's flags plus the ones the workflow issue adds: tooling passes them, they must stay."""
+"""The seed's train_multitask.py flags (docs/seed_pipeline.md) plus the ones the workflow issue adds: tooling passes
+them, they must stay."""
 
 
 def test_help_lists_every_workflow_flag_in_groups(capsys) -> None:

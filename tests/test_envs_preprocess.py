@@ -8,7 +8,7 @@ import sai_mujoco  # noqa: F401
 from envs.preprocess import INFO_FIELDS, OBS_DIM, OBS_LAYOUT, OBS_SLICES, preprocess, preprocess_step, projected_gravity
 from envs.tasks import TASKS
 
-# reference/seed_workflow.md section 5, written out independently of OBS_LAYOUT.
+# docs/observation.md's table, written out independently of OBS_LAYOUT.
 SEED_TABLE = {
     "joint_pos": (0, 12), "joint_vel": (12, 24), "projected_gravity": (24, 27), "robot_gyro": (27, 30),
     "robot_accelerometer": (30, 33), "robot_velocimeter": (33, 36), "goal_team_0_rel_robot": (36, 39),

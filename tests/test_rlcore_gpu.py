@@ -1,4 +1,4 @@
-"""GPU-only: where the training loop synchronises with the host (STYLE rules 20, 21). Skipped without CUDA (CI).
+"""GPU-only: where the training loop synchronises with the host (docs/design.md). Skipped without CUDA (CI).
 
 The contract, counted with torch's sync debug mode (every blocking copy between host and device counts, as
 do .item(), nonzero and the like):

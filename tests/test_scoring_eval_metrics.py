@@ -1,4 +1,4 @@
-"""Training-evaluation keys (seed_workflow.md 8.3), the legacy score and the learning-curve picture, with
+"""Training-evaluation keys (docs/scoring.md), the legacy score and the learning-curve picture, with
 hand-computed numbers on synthetic episode records."""
 
 import pytest

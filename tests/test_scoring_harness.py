@@ -81,7 +81,7 @@ def test_json_shape_c_overall_and_table():
 
 
 def official_evaluation_fn(weights):
-    """The platform's evaluation function, re-implemented from reference/competition_scoring.md: called
+    """The platform's evaluation function, re-implemented from docs/scoring.md: called
     after every step with the unwrapped env and a per-episode state; 0 except on the final step."""
 
     def evaluation_fn(env, eval_state):

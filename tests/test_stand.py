@@ -61,7 +61,7 @@ def test_actions_hand_computed():
 
 
 def test_stands_past_the_plain_pd_fall_and_pd_mode_gives_the_same_motion():
-    """Plain PD falls near step 576 (reference/bc_facts.md); the controller is still up at 1000."""
+    """Plain PD falls near step 576 (docs/cloning.md); the controller is still up at 1000."""
     runs = {}
     for mode in ("torque", "pd"):
         env = make_env("goalie_penalty_kick", action_mode=mode, max_episode_steps=1000)()

@@ -12,8 +12,8 @@ Implementation details (SB3's PPO unless stated):
 6. Value loss MSE(returns, V); value clipping only when `clip_range_vf` is set (off by default).
 7. loss = L + ent_coef * (-entropy) + vf_coef * value_loss; global grad-norm clip at `max_grad_norm`.
 8. approx_kl = mean((r - 1) - log r) (Schulman's k3 estimator, as SB3). With `target_kl`, the epochs stop
-   once approx_kl > 1.5 target_kl; that check is a host sync made once per epoch (STYLE rule 21),
-   whereas SB3 checks every minibatch.
+   once approx_kl > 1.5 target_kl; that check is a host sync made once per epoch (the rule for
+   data-dependent stops, docs/design.md), whereas SB3 checks every minibatch.
 9. V(s) and log pi(a|s) of the rollout are computed once, batched, at the start of `update` (the policy
    is fixed during collection, so they equal SB3's per-step values); acting costs one mean forward.
 10. All parameters live in one flat tensor (rlcore.optim.FlatParameters): one Adam tensor, one norm for

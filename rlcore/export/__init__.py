@@ -1,7 +1,7 @@
 """SB3-compatible zips: our TD3/SAC/PPO networks written as Stable-Baselines3 model files, and read back.
 
 Neither direction imports stable_baselines3 (a test dependency only); the format facts are in
-reference/sb3_zip_format.md. Like all of rlcore this knows no soccer: callers pass the real env's bounds.
+docs/sb3_zip.md. Like all of rlcore this knows no soccer: callers pass the real env's bounds.
 """
 
 from rlcore.export.reader import SB3Zip, check_compatible, load_zip_weights, policy_from_zip, read_sb3_zip

@@ -1,4 +1,4 @@
-"""What a Stable-Baselines3 MlpPolicy zip holds, per algorithm (reference/sb3_zip_format.md sections 1-2).
+"""What a Stable-Baselines3 MlpPolicy zip holds, per algorithm (docs/sb3_zip.md sections 1-2).
 
 Shared by the writer and the reader so that both sides agree on one table.
 """
@@ -40,7 +40,7 @@ def fold_action_map(state: dict[str, torch.Tensor], low: np.ndarray, high: np.nd
     """PPO engine -> SB3: move a = c + s a' into action_net (W <- s W, b <- s b + c) and the std (log_std + log s).
 
     SB3's PPO `predict` only clips action_net's output to the bounds, so its clip to [low, high] becomes the
-    engine's clip to [-1, 1] (reference/sb3_zip_format.md section 3). Computed in float64, stored as float32.
+    engine's clip to [-1, 1] (docs/sb3_zip.md section 3). Computed in float64, stored as float32.
     """
     s, c = _scale_and_centre(low, high)
     out = dict(state)

@@ -1,6 +1,6 @@
 """Write a Stable-Baselines3 model zip (TD3, SAC or PPO with MlpPolicy) from our networks, without SB3.
 
-What `TD3.load(path)` / `SAC.load` / `PPO.load` need (reference/sb3_zip_format.md, checked on SB3 2.0-2.9):
+What `TD3.load(path)` / `SAC.load` / `PPO.load` need (docs/sb3_zip.md, checked on SB3 2.0-2.9):
 1. `data`, JSON. Values JSON cannot hold are base64 pickles under ":serialized:". We pickle only references
    into stable_baselines3 and torch.nn, and constructor CALLS of numpy/gymnasium (`Box(np.array(...), ...)`),
    so the loader's own library versions rebuild the spaces: a pickled numpy-2 array does not load under
