@@ -134,10 +134,16 @@ def write_sb3_zip(path: Path, *, algo: str, policy_state: Mapping[str, torch.Ten
     atomic_write(Path(path), lambda handle: _write_members(handle, members))
 
 
+ZIP_DATE = (2020, 1, 1, 0, 0, 0)
+"""Every member's timestamp: the same weights give the same bytes, whenever they are written."""
+
+
 def _write_members(handle: IO[bytes], members: Mapping[str, bytes]) -> None:
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:  # SB3 itself stores, no compression
         for name, payload in members.items():
-            archive.writestr(name, payload)
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, payload)
 
 
 def sb3_policy_state(algo: Algorithm, action_low: np.ndarray, action_high: np.ndarray) -> dict[str, torch.Tensor]:
