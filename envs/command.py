@@ -5,7 +5,8 @@ The policy acts in Box(-1, 1, (3,)): (vx, vy, yaw rate) as fractions of the velo
 range). Every env step (every 2 ms physics step; under ActionRepeat the repeated command reaches this
 wrapper at each physics step) the wrapper picks the torques:
 
-1. a kick macro is playing: PD toward its current frame (the controller's stateless PD law);
+1. a kick macro is playing: PD toward its current frame (the controller's stateless PD law; over our walk
+   engine the frame plus the engine's IMU balance feedback, envs.walk.WalkEngine.macro_step);
 2. else the macro's sentinel trigger fires for this command and the state of the task being played
    (envs.macros.MacroPlayer.should_trigger): the macro starts and its first frame is played;
 3. else the joystick controller (envs.controller) walks with the scaled command.
@@ -205,6 +206,8 @@ class CommandAction(gym.Wrapper):
             triggered = True
         if macro is not None and macro.active:
             frame = macro.frame_index
+            if isinstance(self.controller, WalkEngine):  # our engine keeps its balance feedback under a macro
+                return self.controller.macro_step(macro.next_action(), self._obs, self._info), frame, triggered
             q, qd = self._obs[:N_JOINTS], self._obs[N_JOINTS:2 * N_JOINTS]
             return self.controller.pd(self.controller.action_targets(macro.next_action()), q, qd), frame, triggered
         return self.controller.step(command * self.limits, self._obs, self._info), -1, False

@@ -6,7 +6,8 @@ rolls +shift, both ankle rolls -shift) with the left knee bent by `support_bend`
 hip extended back, knee bent, ankle set; (3) the strike: the right hip swung forward, knee extended, ankle
 set; (4) the default pose again. The ball should lie `ball_x` ahead of and `ball_y` beside the trunk (the
 striker walks there); the tuner (skills/tune_kick.py) searches every parameter for ball speed towards a
-point straight ahead without a fall. The macro mode plays it through the PD law with no balance feedback.
+point straight ahead without a fall. The macro mode plays it through the PD law, over our walk engine with the
+engine's balance feedback added (envs.walk.WalkEngine.macro_step).
 
 Parameters live in one shipped file, envs/kick_params.json; `load_kick_params` refuses a missing or unknown
 key or a non-finite value. As a macro source the kick is named "kick" (the shipped file) or "kick:PATH".

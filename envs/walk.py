@@ -241,6 +241,7 @@ class WalkEngine:
         self.it = 0
         """Env steps since reset; targets are recomputed when it % decimation == 0."""
         self.targets = self.default_pose.copy()
+        self._macro_feedback = np.zeros(N_JOINTS)
 
     def update(self, command: np.ndarray, gravity: np.ndarray, gyro: np.ndarray) -> np.ndarray:
         """One control tick: advance the gait by `tick` seconds and return the 12 joint targets (rad)."""
@@ -311,6 +312,17 @@ class WalkEngine:
     def action_targets(self, actions: np.ndarray) -> np.ndarray:
         """Joint targets of macro actions: default pose + WALK_ACTION_SCALE * actions (as the hub controller)."""
         return self.default_pose + WALK_ACTION_SCALE * np.asarray(actions, np.float64)
+
+    def macro_step(self, actions: np.ndarray, obs: np.ndarray, info: Mapping[str, Any]) -> np.ndarray:
+        """Torques for an env step of a kick macro: its frame's targets plus the balance feedback, the feedback
+        recomputed every `decimation` steps as in `step` (the gait's own state holds while the macro plays)."""
+        if self.it % self.decimation == 0:
+            self._macro_feedback = self.feedback(projected_gravity(info["robot_quat"]), info["robot_gyro"])
+        self.it += 1
+        targets = self.action_targets(actions) + self._macro_feedback
+        q = np.asarray(obs[:N_JOINTS], np.float64)
+        qd = np.asarray(obs[N_JOINTS:2 * N_JOINTS], np.float64)
+        return self.pd(targets, q, qd)
 
     def pd(self, targets: np.ndarray, q: np.ndarray, qd: np.ndarray) -> np.ndarray:
         """PD torques toward `targets`, clipped to the torque bounds (float32 (12,)), as the PD action mode."""

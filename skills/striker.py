@@ -76,15 +76,30 @@ class StrikerConfig:
     """Start the shot within this distance (m) of the aim line, behind the ball, ..."""
     heading_tolerance: float = 0.12
     """... and this heading error (rad)."""
+    kick: bool = False
+    """Kick with the kick macro (envs/kick.py) instead of walking through the ball: stop with the ball at
+    (`kick_x`, `kick_y`) from the trunk, wait `settle` seconds standing, send the macro's sentinel command."""
+    kick_x: float = 0.28
+    """Ball spot of the kick: ahead of the trunk (m; the kick parameter file's ball_x) ..."""
+    kick_y: float = -0.1
+    """... and to its left (m; ball_y)."""
+    kick_tolerance: float = 0.04
+    """Largest distance (m) from the kick spot at which the kick is fired."""
+    settle: float = 0.8
+    """Seconds standing at the kick spot before the kick (the gait ramps down and the trunk settles)."""
+    kick_hold: float = 0.1
+    """Seconds the sentinel command is held (the macro starts at its first step; later steps play it)."""
 
 
-STATE_SIZE = 4
-"""Per-episode state: heading (rad), mode, started (0/1), closest ball distance in the shot (m)."""
+STATE_SIZE = 5
+"""Per-episode state: heading (rad), mode, started (0/1), closest ball distance in the shot (m), mode timer (s)."""
+SENTINEL = (1.0, -1.0, 1.0)
+"""The command that fires the kick macro (envs.macros.TriggerConfig.pattern)."""
 
 
 def initial_state(n: int) -> torch.Tensor:
     """The state of `n` episodes that have not started."""
-    return torch.zeros(n, 4, dtype=torch.float64)  # STATE_SIZE (TorchScript needs the literal)
+    return torch.zeros(n, 5, dtype=torch.float64)  # STATE_SIZE (TorchScript needs the literal)
 
 
 def _wrap(angle: torch.Tensor) -> torch.Tensor:
@@ -96,15 +111,19 @@ class StrikerCore(nn.Module):
 
     __constants__ = ["behind", "clearance", "face_radius", "aim_y", "shot_speed", "release", "position_gain",
                      "approach_speed", "fine_speed", "fine_side", "heading_gain", "heading_deadband", "turn_in_place",
-                     "lateral_gain", "shoot_tolerance", "heading_tolerance", "dt"]
+                     "lateral_gain", "shoot_tolerance", "heading_tolerance", "kick", "kick_x", "kick_y",
+                     "kick_tolerance", "settle", "kick_hold", "dt"]
 
     def __init__(self, config: StrikerConfig | None = None, dt: float = WALK_DT) -> None:
         super().__init__()
         c = config or StrikerConfig()
         for name in ("behind", "clearance", "face_radius", "aim_y", "shot_speed", "release", "position_gain",
                      "approach_speed", "fine_speed", "fine_side", "heading_gain", "heading_deadband", "turn_in_place",
-                     "lateral_gain", "shoot_tolerance", "heading_tolerance"):
+                     "lateral_gain", "shoot_tolerance", "heading_tolerance", "kick_x", "kick_y", "kick_tolerance",
+                     "settle", "kick_hold"):
             setattr(self, name, float(getattr(c, name)))
+        self.kick = bool(c.kick)
+        self.register_buffer("sentinel", torch.tensor(SENTINEL, dtype=torch.float64))
         self.dt = float(dt)
         self.register_buffer("limits", torch.tensor(STRIKER_LIMITS, dtype=torch.float64))
         self.ball = OBS_SLICES["ball_xpos_rel_robot"].start
@@ -133,7 +152,8 @@ class StrikerCore(nn.Module):
         # the robot's coordinates relative to the ball: along the aim line and across it
         along = -(ball * u).sum(dim=1)
         across = -(ball * normal).sum(dim=1)
-        shoot_point = ball - self.behind * u
+        kick_point = ball - self.kick_x * u - self.kick_y * normal
+        shoot_point = kick_point if self.kick else ball - self.behind * u
         beside = ball - 0.5 * self.behind * u + torch.where(across >= 0.0, 1.0, -1.0).unsqueeze(1) * \
             self.clearance * normal
         is_behind = along < -0.5 * self.behind
@@ -174,7 +194,26 @@ class StrikerCore(nn.Module):
         command = torch.where((mode == 1.0).unsqueeze(1), shot, approach)
         command = torch.where((mode == 2.0).unsqueeze(1), torch.zeros_like(command), command)
         command = (command / self.limits).clamp(-1.0, 1.0)
-        new_state = torch.stack([heading, mode, torch.ones_like(heading), closest], dim=1)
+        timer = torch.where(started, state[:, 4] + self.dt, torch.zeros_like(heading))
+        if self.kick:
+            # modes APPROACH 0 -> WAIT 4 (standing at the kick spot) -> KICK 3 (sentinel) -> DONE 2
+            off_spot = torch.linalg.vector_norm(kick_point, dim=1)
+            on_spot = is_behind & (off_spot < self.kick_tolerance) & (shot_error.abs() < self.heading_tolerance)
+            mode = state[:, 1]
+            start_wait = (mode == 0.0) & on_spot
+            drifted = (mode == 4.0) & ~(is_behind & (off_spot < 2.0 * self.kick_tolerance))
+            fire = (mode == 4.0) & on_spot & (timer >= self.settle)
+            stop = (mode == 3.0) & (timer >= self.kick_hold)
+            changed = start_wait | drifted | fire | stop
+            mode = torch.where(start_wait, torch.full_like(mode, 4.0), mode)
+            mode = torch.where(drifted, torch.zeros_like(mode), mode)
+            mode = torch.where(fire, torch.full_like(mode, 3.0), mode)
+            mode = torch.where(stop, torch.full_like(mode, 2.0), mode)
+            timer = torch.where(changed, torch.zeros_like(timer), timer)
+            command = torch.where((mode == 0.0).unsqueeze(1), approach, torch.zeros_like(approach))
+            command = (command / self.limits).clamp(-1.0, 1.0)
+            command = torch.where((mode == 3.0).unsqueeze(1), self.sentinel.expand_as(command), command)
+        new_state = torch.stack([heading, mode, torch.ones_like(heading), closest, timer], dim=1)
         return command, new_state
 
 

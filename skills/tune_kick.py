@@ -4,8 +4,9 @@
 
 One evaluation: the Goalie reset, 0.6 s standing (the walk engine at a zero command), the ball put at rest
 where the kick wants it (`ball_x`, `ball_y` from the trunk, plus a few centimetres of offset per trial, so a
-kick that only works at one exact spot does not win), the kick played as the macro mode plays it (the PD law
-to each frame, no feedback), then standing again for `--after` seconds. Cost per trial: minus the ball's
+kick that only works at one exact spot does not win), the kick played as the macro mode plays it over our walk
+engine (the PD law to each frame plus the engine's balance feedback), then standing again for `--after`
+seconds. Cost per trial: minus the ball's
 speed along the robot's heading half a second after the kick, plus half its sideways speed, plus, after a fall,
 FALL_COST times (2 - the fraction of the kick and the standing after it spent upright), so a later fall costs
 less; the candidate's cost is the mean over TRIALS. Output, state and resume as the walk tuner's
@@ -89,8 +90,9 @@ def kick_trial(env: Any, kick: KickParams, walk: Any, offset: tuple[float, float
     data.qpos[qadr:qadr + 2] = xy + (kick.ball_x + offset[0]) * forward + (kick.ball_y + offset[1]) * left
     data.qvel[dadr:dadr + 6] = 0.0
     mujoco.mj_forward(model, data)
-    for frame in kick_joint_targets(kick):
-        _, _, _, _, info = env.step_pd(frame, engine.decimation, low, high, T1_KP, T1_KD, through=True)
+    for frame in kick_joint_targets(kick):  # as WalkEngine.macro_step plays it: frame + balance feedback
+        targets = frame + engine.feedback(projected_gravity(info["robot_quat"]), info["robot_gyro"])
+        _, _, _, _, info = env.step_pd(targets, engine.decimation, low, high, T1_KP, T1_KD, through=True)
         after_tick()
     engine.reset()
     hold(MEASURE_AFTER)

@@ -285,6 +285,11 @@ class HubWalker(nn.Module):
         self.net_actions = torch.where(rows, torch.zeros_like(self.net_actions), self.net_actions)
         self.targets = torch.where(rows, self.default_pose.expand(n, 12), self.targets)
 
+    @torch.jit.export
+    def macro(self, frames: torch.Tensor, x: torch.Tensor, playing: torch.Tensor) -> torch.Tensor:
+        """A macro frame's targets: the frame itself (the hub controller adds nothing; its clocks hold)."""
+        return frames
+
     def forward(self, scaled: torch.Tensor, x: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
         """Targets (N, 12) after this step for the `active` rows: the network every `decimation` ticks."""
         q = x[:, self.q_start:self.q_start + 12].to(torch.float64)
@@ -386,7 +391,7 @@ class CommandPolicyModule(nn.Module):
         playing = self.macro_step >= 0
         targets = self.walker(command * self.limits, x, ~playing)
         if self.has_macro and bool(playing.any()):
-            frame = self.macro_targets[self.macro_step.clamp_min(0)]
+            frame = self.walker.macro(self.macro_targets[self.macro_step.clamp_min(0)], x, playing)
             targets = torch.where(playing.unsqueeze(1), frame, targets)
             step = self.macro_step + 1
             step = torch.where(step >= self.macro_targets.shape[0], torch.full_like(step, -1), step)

@@ -54,6 +54,7 @@ class WalkEngineModule(nn.Module):
         self.command = torch.zeros(0, 3, dtype=torch.float64)
         self.ticks = torch.zeros(0, dtype=torch.int64)
         self.targets = torch.zeros(0, 12, dtype=torch.float64)
+        self.macro_feedback = torch.zeros(0, 12, dtype=torch.float64)
 
     @torch.jit.export
     def clear(self, starts: torch.Tensor) -> None:
@@ -65,12 +66,14 @@ class WalkEngineModule(nn.Module):
             self.command = torch.zeros(n, 3, dtype=torch.float64)
             self.ticks = torch.zeros(n, dtype=torch.int64)
             self.targets = self.default_pose.expand(n, 12).clone()
+            self.macro_feedback = torch.zeros(n, 12, dtype=torch.float64)
         rows = starts.unsqueeze(1)
         self.phase = torch.where(starts, torch.zeros_like(self.phase), self.phase)
         self.amplitude = torch.where(starts, torch.zeros_like(self.amplitude), self.amplitude)
         self.command = torch.where(rows, torch.zeros_like(self.command), self.command)
         self.ticks = torch.where(starts, torch.zeros_like(self.ticks), self.ticks)
         self.targets = torch.where(rows, self.default_pose.expand(n, 12), self.targets)
+        self.macro_feedback = torch.where(rows, torch.zeros_like(self.macro_feedback), self.macro_feedback)
 
     def _leg(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """envs.walk.leg_ik, batched."""
@@ -122,6 +125,18 @@ class WalkEngineModule(nn.Module):
         zero = torch.zeros_like(pitch)
         leg = torch.stack([hip_pitch, hip_roll, zero, zero, ankle_pitch, ankle_roll], dim=1)
         return torch.cat([leg, leg], dim=1)
+
+    @torch.jit.export
+    def macro(self, frames: torch.Tensor, obs: torch.Tensor, playing: torch.Tensor) -> torch.Tensor:
+        """WalkEngine.macro_step's targets for the `playing` rows: the macro frame (N, 12) plus the balance feedback,
+        the feedback recomputed every `decimation` calls; the gait's own state holds."""
+        update = playing & (self.ticks % self.decimation == 0)
+        if bool(update.any()):
+            pitch, roll, gyro = self._attitude(obs)
+            self.macro_feedback = torch.where(update.unsqueeze(1), self._feedback(pitch, roll, gyro),
+                                              self.macro_feedback)
+        self.ticks = torch.where(playing, self.ticks + 1, self.ticks)
+        return frames + self.macro_feedback
 
     def forward(self, command: torch.Tensor, obs: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
         """Targets (N, 12) after this env step's tick for the `active` rows (others keep their state)."""

@@ -200,3 +200,54 @@ def test_torchscript_twin_equals_the_engine_over_whole_episodes(command):
     assert steps > 100
     assert worst <= 1e-4, worst
     print(f"steps {steps} worst {worst:.2e}")
+
+
+class _WalkThenKick(torch.nn.Module):
+    """Walk forward until the ball is within 0.45 m, then send the kick macro's sentinel."""
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        ball = obs[:, 48:50]
+        near = torch.linalg.vector_norm(ball, dim=1, keepdim=True) < 0.45
+        walk = torch.tensor([[0.8, 0.0, 0.0]]).expand(obs.shape[0], 3)
+        kick = torch.tensor([[1.0, -1.0, 1.0]]).expand(obs.shape[0], 3)
+        return torch.where(near, kick, walk)
+
+
+def test_torchscript_twin_equals_the_engine_through_a_kick_macro():
+    """The kick macro over the walk engine (frame + balance feedback) in CommandAction and in the module."""
+    from envs.preprocess import OBS_SLICES
+
+    assert OBS_SLICES["ball_xpos_rel_robot"].start == 48
+    options = CommandOptions(controller="walk", max_vx=0.6, max_vy=0.2, max_yaw=0.8, macro="kick")
+    env = make_env("goalie_penalty_kick", action_mode="command", command=options, max_episode_steps=5000,
+                   sim="fast")()
+    chain = env
+    while not hasattr(chain, "controller"):
+        chain = chain.env
+    policy = _WalkThenKick()
+    module = torch.jit.script(CommandPolicyModule(policy, chain.controller, chain.limits, chain.macro,
+                                                  policy_every=1, platform_units=False).eval())
+    applied = []
+    numpy_torques = chain.torques
+
+    def record(action):
+        out = numpy_torques(action)
+        applied.append(out[0])
+        return out
+
+    chain.torques = record
+    obs, _ = env.reset(seed=0)
+    worst, triggered = 0.0, 0
+    for _ in range(5000):
+        with torch.inference_mode():
+            x = torch.as_tensor(obs).unsqueeze(0)
+            torques_twin = module(x)[0].numpy()
+            action = policy(x)[0].numpy()
+        obs, _, terminated, truncated, info = env.step(action)
+        worst = max(worst, float(np.max(np.abs(torques_twin - applied[-1]))))
+        triggered = max(triggered, info.get("macro_trigger_count", 0))
+        if terminated or truncated or (triggered and not info["macro_active"]):
+            break
+    env.close()
+    assert triggered >= 1
+    assert worst <= 1e-4, worst
