@@ -1,13 +1,14 @@
-"""Our kick: a parameterised right-leg kick from the standing pose, played as a macro (envs/macros.py).
+"""Our kick: a parameterised right-leg kick, fired from the walk and played as a macro (envs/macros.py).
 
 The motion is joint targets at KICK_HZ through five key poses, each reached from the previous one with a
 smoothstep over its own duration: (0) the default pose; (1) the weight shifted onto the left leg (both hip
 rolls +shift, both ankle rolls -shift) with the left knee bent by `support_bend`; (2) the wind-up: the right
 hip extended back, knee bent, ankle set; (3) the strike: the right hip swung forward, knee extended, ankle
-set; (4) the default pose again. The ball should lie `ball_x` ahead of and `ball_y` beside the trunk (the
-striker walks there); the tuner (skills/tune_kick.py) searches every parameter for ball speed towards a
-point straight ahead without a fall. The macro mode plays it through the PD law, over our walk engine with the
-engine's balance feedback added (envs.walk.WalkEngine.macro_step).
+set; (4) the default pose again. It is fired from the walk: the striker walks at `approach_speed` with the
+ball `ball_y` beside its line and fires when the ball is `ball_x` ahead of the trunk (the walk's momentum
+carries the robot on during the weight shift); the tuner (skills/tune_kick.py) searches the parameters for
+ball speed straight ahead without a fall, in exactly that situation. The macro mode plays it through the PD
+law, over our walk engine with the engine's balance feedback added (envs.walk.WalkEngine.macro_step).
 
 Parameters live in one shipped file, envs/kick_params.json; `load_kick_params` refuses a missing or unknown
 key or a non-finite value. As a macro source the kick is named "kick" (the shipped file) or "kick:PATH".
@@ -64,10 +65,12 @@ class KickParams:
     """Seconds of the strike."""
     t_recover: float = 0.5
     """Seconds back to the default pose."""
-    ball_x: float = 0.28
-    """Where the ball should lie: ahead of the trunk IMU (m) ..."""
+    ball_x: float = 0.45
+    """The kick fires, from the walk, when the ball is this far ahead of the trunk IMU (m) ..."""
     ball_y: float = -0.1
-    """... and to its left (m; negative: in front of the right foot)."""
+    """... with the ball this far to its left (m; negative: in front of the right foot) ..."""
+    approach_speed: float = 0.25
+    """... while walking towards it at this forward speed (m/s; the walk engine's command)."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

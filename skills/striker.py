@@ -10,8 +10,10 @@ observation alone (world-frame vectors relative to the robot):
    pushed at walking pace is still rolling goalward when the episode ends, which scores, and rarely reaches
    the defenders' line); KickToTarget: the target.
 3. Approach. The shooting point lies `behind` metres behind the ball on the aim line. While the robot is not
-   yet behind the ball it walks to a point beside it (`clearance` metres off the line, on its own side) so it
-   does not push the ball; then to the shooting point, facing the aim once within `face_radius`.
+   yet behind the ball it walks to a point beside it (`clearance` metres off the line, on its own side),
+   facing it, so it does not push the ball; once behind, it faces the aim and steps forward and sideways to
+   the shooting point. Heading errors below `heading_deadband` are left alone and large ones are turned on the
+   spot: the walk engine turns by swinging the hip yaw, which costs it most of its forward speed.
 4. Shot. At the shooting point, facing the aim, it walks through the ball at `shot_speed` on the aim line
    (correcting sideways drift and heading), and once the ball is `release` metres away it stands still.
 The decision logic is one functional TorchScript-able core, `striker_step(obs, state) -> (command, state)`:
@@ -30,6 +32,7 @@ from torch import nn
 
 from envs.command import CommandOptions
 from envs.episode_starts import EpisodeStarts
+from envs.kick import KICK_SOURCE, load_kick_params
 from envs.preprocess import OBS_DIM, OBS_SLICES
 from envs.walk import COMMAND_LIMITS, WALK_DT
 
@@ -47,8 +50,8 @@ class StrikerConfig:
     """Trunk-to-ball distance (m) of the shooting point."""
     clearance: float = 0.55
     """How far beside the ball (m) the robot walks while going around it."""
-    face_radius: float = 0.7
-    """Within this distance (m) of the shooting point the robot turns to face the aim."""
+    face_radius: float = 0.45
+    """Within this distance (m) of the waypoint the robot slows to `fine_speed`."""
     aim_y: float = 0.0
     """Penalty kicks: aim this far (m) from the goal centre along the goal line (the side is the robot's)."""
     shot_speed: float = 0.5
@@ -58,11 +61,11 @@ class StrikerConfig:
     position_gain: float = 1.5
     """Commanded speed (m/s) per metre of distance to the waypoint."""
     approach_speed: float = 0.5
-    """Top forward speed (m/s) while walking to a waypoint further than `face_radius` (facing it, no sidestep)."""
-    fine_speed: float = 0.12
-    """Top forward / backward speed (m/s) when positioning within `face_radius` of the shooting point."""
+    """Top forward speed (m/s) while walking to a waypoint further than `face_radius`."""
+    fine_speed: float = 0.15
+    """Top forward / backward speed (m/s) within `face_radius` of the waypoint."""
     fine_side: float = 0.1
-    """Top sideways speed (m/s) when positioning."""
+    """Top sideways speed (m/s)."""
     heading_gain: float = 2.0
     """Yaw-rate command (rad/s) per radian of heading error."""
     heading_deadband: float = 0.1
@@ -83,10 +86,14 @@ class StrikerConfig:
     """Ball spot of the kick: ahead of the trunk (m; the kick parameter file's ball_x) ..."""
     kick_y: float = -0.1
     """... and to its left (m; ball_y)."""
-    kick_tolerance: float = 0.04
-    """Largest distance (m) from the kick spot at which the kick is fired."""
-    settle: float = 0.8
-    """Seconds standing at the kick spot before the kick (the gait ramps down and the trunk settles)."""
+    kick_tolerance: float = 0.06
+    """The kick fires with the ball within this (m) of the kick spot, forward and sideways ..."""
+    stop_distance: float = 0.12
+    """... and the robot stops walking once the ball is less than this (m) beyond the spot (it coasts)."""
+    settle: float = 0.3
+    """Seconds standing still (trunk speed below `still_speed`) at the kick spot before the kick."""
+    still_speed: float = 0.05
+    """Trunk speed (m/s, the velocimeter) below which the robot counts as standing still."""
     kick_hold: float = 0.1
     """Seconds the sentinel command is held (the macro starts at its first step; later steps play it)."""
 
@@ -112,7 +119,7 @@ class StrikerCore(nn.Module):
     __constants__ = ["behind", "clearance", "face_radius", "aim_y", "shot_speed", "release", "position_gain",
                      "approach_speed", "fine_speed", "fine_side", "heading_gain", "heading_deadband", "turn_in_place",
                      "lateral_gain", "shoot_tolerance", "heading_tolerance", "kick", "kick_x", "kick_y",
-                     "kick_tolerance", "settle", "kick_hold", "dt"]
+                     "kick_tolerance", "stop_distance", "settle", "still_speed", "kick_hold", "dt"]
 
     def __init__(self, config: StrikerConfig | None = None, dt: float = WALK_DT) -> None:
         super().__init__()
@@ -120,7 +127,7 @@ class StrikerCore(nn.Module):
         for name in ("behind", "clearance", "face_radius", "aim_y", "shot_speed", "release", "position_gain",
                      "approach_speed", "fine_speed", "fine_side", "heading_gain", "heading_deadband", "turn_in_place",
                      "lateral_gain", "shoot_tolerance", "heading_tolerance", "kick_x", "kick_y", "kick_tolerance",
-                     "settle", "kick_hold"):
+                     "stop_distance", "settle", "still_speed", "kick_hold"):
             setattr(self, name, float(getattr(c, name)))
         self.kick = bool(c.kick)
         self.register_buffer("sentinel", torch.tensor(SENTINEL, dtype=torch.float64))
@@ -130,6 +137,7 @@ class StrikerCore(nn.Module):
         self.goal = OBS_SLICES["goal_team_0_rel_robot"].start
         self.target = OBS_SLICES["target_xpos_rel_robot"].start
         self.gyro = OBS_SLICES["robot_gyro"].start
+        self.velocimeter = OBS_SLICES["robot_velocimeter"].start
         self.task = OBS_SLICES["task_one_hot"].start
 
     def forward(self, obs: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,22 +169,19 @@ class StrikerCore(nn.Module):
         distance = torch.linalg.vector_norm(waypoint, dim=1)
         aim_heading = torch.atan2(u[:, 1], u[:, 0])
         walk_heading = torch.atan2(waypoint[:, 1], waypoint[:, 0])
-        near = is_behind & (torch.linalg.vector_norm(shoot_point, dim=1) < self.face_radius)
-        error = _wrap(torch.where(near, aim_heading, walk_heading) - heading)
+        # behind the ball: face the aim and crab to the waypoint (forward + sideways steps walk well; yaw commands
+        # cost the walk most of its forward speed); otherwise face the waypoint
+        error = _wrap(torch.where(is_behind, aim_heading, walk_heading) - heading)
         cos_h, sin_h = torch.cos(heading), torch.sin(heading)
         body_x = cos_h * waypoint[:, 0] + sin_h * waypoint[:, 1]
         body_y = -sin_h * waypoint[:, 0] + cos_h * waypoint[:, 1]
-        # far: walk facing the waypoint (forward and turning only); near: face the aim and position omnidirectionally
-        facing = (1.0 - error.abs() / self.turn_in_place).clamp_min(0.0)
-        far_vx = (self.position_gain * distance).clamp(max=self.approach_speed) * facing
-        near_vx = (self.position_gain * body_x).clamp(-self.fine_speed, self.fine_speed)
-        near_vy = (self.position_gain * body_y).clamp(-self.fine_side, self.fine_side)
+        walking = (error.abs() < self.turn_in_place).to(heading.dtype)
+        top = torch.where(distance < self.face_radius, torch.full_like(distance, self.fine_speed),
+                          torch.full_like(distance, self.approach_speed))
+        vx = torch.minimum(torch.maximum(self.position_gain * body_x, -top), top) * walking
+        vy = (self.position_gain * body_y).clamp(-self.fine_side, self.fine_side) * walking
         turn = torch.where(error.abs() < self.heading_deadband, torch.zeros_like(error), self.heading_gain * error)
-        approach = torch.stack([
-            torch.where(near, near_vx, far_vx),
-            torch.where(near, near_vy, torch.zeros_like(near_vy)),
-            torch.where(near, self.heading_gain * error, turn),
-        ], dim=1)
+        approach = torch.stack([vx, vy, turn], dim=1)
         shot_error = _wrap(aim_heading - heading)
         # on the aim line behind the ball and facing the aim: shoot from wherever the robot is (no stop first)
         ready = is_behind & (across.abs() < self.shoot_tolerance) & (shot_error.abs() < self.heading_tolerance)
@@ -194,14 +199,23 @@ class StrikerCore(nn.Module):
         command = torch.where((mode == 1.0).unsqueeze(1), shot, approach)
         command = torch.where((mode == 2.0).unsqueeze(1), torch.zeros_like(command), command)
         command = (command / self.limits).clamp(-1.0, 1.0)
-        timer = torch.where(started, state[:, 4] + self.dt, torch.zeros_like(heading))
+        speed = torch.linalg.vector_norm(x[:, self.velocimeter:self.velocimeter + 2], dim=1)
+        # in the kick's WAIT mode the settle clock runs only while the trunk is (nearly) still
+        waiting_still = (state[:, 1] == 4.0) & (speed > self.still_speed)
+        timer = torch.where(started & ~waiting_still, state[:, 4] + self.dt, torch.zeros_like(heading))
         if self.kick:
             # modes APPROACH 0 -> WAIT 4 (standing at the kick spot) -> KICK 3 (sentinel) -> DONE 2
-            off_spot = torch.linalg.vector_norm(kick_point, dim=1)
-            on_spot = is_behind & (off_spot < self.kick_tolerance) & (shot_error.abs() < self.heading_tolerance)
+            # the ball in the body frame against the kick spot
+            ball_fwd = cos_h * ball[:, 0] + sin_h * ball[:, 1]
+            ball_left = -sin_h * ball[:, 0] + cos_h * ball[:, 1]
+            aligned = is_behind & (shot_error.abs() < self.heading_tolerance)
+            sideways_ok = (ball_left - self.kick_y).abs() < self.kick_tolerance
+            on_spot = aligned & sideways_ok & ((ball_fwd - self.kick_x).abs() < self.kick_tolerance)
             mode = state[:, 1]
-            start_wait = (mode == 0.0) & on_spot
-            drifted = (mode == 4.0) & ~(is_behind & (off_spot < 2.0 * self.kick_tolerance))
+            # stop a little early: the gait ramps down over a few steps after the command drops to zero
+            start_wait = (mode == 0.0) & aligned & sideways_ok & (ball_fwd < self.kick_x + self.stop_distance)
+            # settled but not on the spot: walk again (the approach corrects the rest)
+            drifted = (mode == 4.0) & (timer >= self.settle) & ~on_spot
             fire = (mode == 4.0) & on_spot & (timer >= self.settle)
             stop = (mode == 3.0) & (timer >= self.kick_hold)
             changed = start_wait | drifted | fire | stop
@@ -266,13 +280,28 @@ class StrikerPolicy:
         return self.act(obs, list(range(np.atleast_2d(obs).shape[0])))
 
 
-def striker_command_options(walk_params: str | None = None) -> CommandOptions:
-    """The command mode the striker plays: our walk engine at its top speeds."""
+def kick_source(kick_params: str | None) -> str:
+    """The macro source of our kick: the shipped parameter file, or `kick_params`."""
+    return KICK_SOURCE if kick_params is None else f"{KICK_SOURCE}:{kick_params}"
+
+
+def striker_config(kick: bool = True, kick_params: str | None = None) -> StrikerConfig:
+    """The striker's constants; with `kick`, the kick spot from the kick parameter file (ValueError if bad)."""
+    if not kick:
+        return StrikerConfig()
+    params, _ = load_kick_params(kick_params)
+    return StrikerConfig(kick=True, kick_x=params.ball_x, kick_y=params.ball_y)
+
+
+def striker_command_options(walk_params: str | None = None, kick: bool = True,
+                            kick_params: str | None = None) -> CommandOptions:
+    """The command mode the striker plays: our walk engine at its top speeds, with our kick as its macro."""
     vx, vy, yaw = STRIKER_LIMITS
-    return CommandOptions(controller="walk", max_vx=vx, max_vy=vy, max_yaw=yaw, walk_params=walk_params)
+    return CommandOptions(controller="walk", max_vx=vx, max_vy=vy, max_yaw=yaw, walk_params=walk_params,
+                          macro=kick_source(kick_params) if kick else None)
 
 
-def striker_settings(walk_params: str | None = None) -> dict:
+def striker_settings(walk_params: str | None = None, kick: bool = True, kick_params: str | None = None) -> dict:
     """Harness / recorder settings of the striker: command mode over the walk engine, one decision per step."""
-    return {"action_mode": "command", "action_repeat": 1, "command": striker_command_options(walk_params)}
-
+    return {"action_mode": "command", "action_repeat": 1,
+            "command": striker_command_options(walk_params, kick, kick_params)}

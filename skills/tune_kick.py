@@ -2,12 +2,13 @@
 
     python -m skills.tune_kick --generations 40 --out envs/kick_params.json
 
-One evaluation: the Goalie reset, 0.6 s standing (the walk engine at a zero command), the ball put at rest
-where the kick wants it (`ball_x`, `ball_y` from the trunk, plus a few centimetres of offset per trial, so a
-kick that only works at one exact spot does not win), the kick played as the macro mode plays it over our walk
-engine (the PD law to each frame plus the engine's balance feedback), then standing again for `--after`
-seconds. Cost per trial: minus the ball's
-speed along the robot's heading half a second after the kick, plus half its sideways speed, plus, after a fall,
+One evaluation, as the striker kicks: the Goalie reset with the ball BALL_START ahead and `ball_y` beside the
+robot's line, the robot walking towards it at `approach_speed` (the walk engine), the kick fired when the ball
+is `ball_x` ahead (both with a few centimetres of offset per trial, so a kick that only works in one exact
+situation does not win) and played as the macro mode plays it over our walk engine (the PD law to each frame
+plus the engine's balance feedback), then standing for `--after` seconds. Cost per trial: minus the ball's
+speed along the robot's heading half a second after the kick, plus SIDEWAYS_COST times its sideways speed, plus,
+after a fall,
 FALL_COST times (2 - the fraction of the kick and the standing after it spent upright), so a later fall costs
 less; the candidate's cost is the mean over TRIALS. Output, state and resume as the walk tuner's
 (skills/cmaes.py).
@@ -41,10 +42,17 @@ TUNED: dict[str, float] = {
     "ball_x": 0.04, "ball_y": 0.03,
 }
 """The searched parameters and their scales."""
-TRIALS = ((0.0, 0.0), (0.03, 0.0), (0.0, -0.02), (-0.02, 0.02))
-"""Ball offsets (forward, left; m) from the kick's own spot, one trial each."""
+TRIALS = ((0.0, 0.0), (0.04, 0.0), (-0.03, -0.03), (0.0, 0.04))
+"""Offsets (forward, left; m) of the firing distance and of the ball's place beside the line, one trial each."""
+MIN_BALL_X = 0.24
+"""The kick fires with the ball at least this far ahead of the trunk (m)."""
+BALL_START = 1.2
+"""The trial starts with the ball this far ahead (m): the robot walks up to it."""
+MAX_APPROACH = 8.0
+"""Seconds of walking before the kick fires anyway."""
+SIDEWAYS_COST = 1.0
+"""Cost per m/s of sideways ball speed (an aimed kick)."""
 FALL_COST = 5.0
-SETTLE = 0.6
 MEASURE_AFTER = 0.5
 
 
@@ -52,52 +60,55 @@ def to_params(start: KickParams, z: np.ndarray) -> KickParams:
     changes = {name: getattr(start, name) + float(v) * scale for (name, scale), v in zip(TUNED.items(), z, strict=True)}
     for name in ("t_shift", "t_wind", "t_strike", "t_recover"):
         changes[name] = min(2.0, max(0.02, changes[name]))
+    # the striker stops with the ball this far ahead: nearer, its last steps push the ball away
+    changes["ball_x"] = max(MIN_BALL_X, changes["ball_x"])
     return start.replace(**changes)
 
 
 def kick_trial(env: Any, kick: KickParams, walk: Any, offset: tuple[float, float], after: float) -> dict:
-    """One kick on `env` (module docstring): the ball's speed along the heading and sideways, and a fall."""
+    """One kick from the walk on `env` (module docstring): the ball's speed along the heading and sideways after
+    the kick, whether the robot fell, and the share of the time from the kick on it stayed up."""
     import mujoco
 
     _, info = env.reset(seed=0)
-    engine = WalkEngine(walk)
-    low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
-    fell = False
-    ticks = 0
-    upright_ticks = 0
-    """Control ticks since the kick started, and those before the first fall (how long it stayed up)."""
-
-    def after_tick() -> None:
-        nonlocal fell, ticks, upright_ticks
-        fell = fell or not (env._fall_height < env.data.site_xpos[env._robot_site][2])
-        ticks += 1
-        upright_ticks += 0 if fell else 1
-
-    def hold(seconds: float) -> None:
-        nonlocal info
-        for _ in range(int(round(seconds / engine.tick))):
-            targets = engine.update(np.zeros(3), projected_gravity(info["robot_quat"]), info["robot_gyro"])
-            _, _, _, _, info = env.step_pd(targets, engine.decimation, low, high, T1_KP, T1_KD, through=True)
-            after_tick()
-
-    hold(SETTLE)
-    ticks = upright_ticks = 0
     model, data = env.model, env.data
     joint = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, "env:ball")
     qadr, dadr = model.jnt_qposadr[joint], model.jnt_dofadr[joint]
-    xy, yaw = _trunk_pose(env, _root_qpos(env))
+    root = _root_qpos(env)
+    xy, yaw = _trunk_pose(env, root)
     forward, left = np.array([math.cos(yaw), math.sin(yaw)]), np.array([-math.sin(yaw), math.cos(yaw)])
-    data.qpos[qadr:qadr + 2] = xy + (kick.ball_x + offset[0]) * forward + (kick.ball_y + offset[1]) * left
+    # the ball BALL_START ahead, `ball_y` (+ the trial's offset) beside the line the robot walks
+    data.qpos[qadr:qadr + 2] = xy + BALL_START * forward + (kick.ball_y + offset[1]) * left
     data.qvel[dadr:dadr + 6] = 0.0
     mujoco.mj_forward(model, data)
-    for frame in kick_joint_targets(kick):  # as WalkEngine.macro_step plays it: frame + balance feedback
-        targets = frame + engine.feedback(projected_gravity(info["robot_quat"]), info["robot_gyro"])
+    engine = WalkEngine(walk)
+    low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
+    fell, ticks, upright_ticks = False, 0, 0
+
+    def tick(targets: np.ndarray, count: bool) -> None:
+        nonlocal info, fell, ticks, upright_ticks
         _, _, _, _, info = env.step_pd(targets, engine.decimation, low, high, T1_KP, T1_KD, through=True)
-        after_tick()
+        fell = fell or not (env._fall_height < data.site_xpos[env._robot_site][2])
+        if count:
+            ticks += 1
+            upright_ticks += 0 if fell else 1
+
+    def ball_ahead() -> float:
+        rel = data.site_xpos[env._ball_site][:2] - data.site_xpos[env._robot_site][:2]
+        return float(rel @ forward)
+
+    command = np.array([kick.approach_speed, 0.0, 0.0])
+    for _ in range(int(round(MAX_APPROACH / engine.tick))):
+        if fell or ball_ahead() < kick.ball_x + offset[0]:
+            break
+        tick(engine.update(command, projected_gravity(info["robot_quat"]), info["robot_gyro"]), False)
+    for frame in kick_joint_targets(kick):  # as WalkEngine.macro_step plays it: frame + balance feedback
+        tick(frame + engine.feedback(projected_gravity(info["robot_quat"]), info["robot_gyro"]), True)
     engine.reset()
-    hold(MEASURE_AFTER)
-    velocity = data.qvel[dadr:dadr + 2].copy()
-    hold(max(0.0, after - MEASURE_AFTER))
+    for k in range(int(round(after / engine.tick))):
+        tick(engine.update(np.zeros(3), projected_gravity(info["robot_quat"]), info["robot_gyro"]), True)
+        if k == int(round(MEASURE_AFTER / engine.tick)):
+            velocity = data.qvel[dadr:dadr + 2].copy()
     return {"forward": float(velocity @ forward), "sideways": float(velocity @ left), "fell": fell,
             "upright": upright_ticks / max(ticks, 1)}
 
@@ -115,8 +126,8 @@ def _init_worker(task: str, start: dict, walk_path: str | None, after: float) ->
 def evaluate(z: np.ndarray) -> tuple[float, list[dict]]:
     kick = to_params(_WORKER["start"], z)
     rows = [kick_trial(_WORKER["env"], kick, _WORKER["walk"], offset, _WORKER["after"]) for offset in TRIALS]
-    costs = [-r["forward"] + 0.5 * abs(r["sideways"]) + (FALL_COST * (2.0 - r["upright"]) if r["fell"] else 0.0)
-             for r in rows]
+    costs = [-r["forward"] + SIDEWAYS_COST * abs(r["sideways"])
+             + (FALL_COST * (2.0 - r["upright"]) if r["fell"] else 0.0) for r in rows]
     return float(np.mean(costs)), rows
 
 
@@ -163,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def result_doc(z: np.ndarray, cost: float, rows: list[dict], generation: int) -> dict:
         return {"params": dataclasses.asdict(to_params(start, z)), "objective": cost, "trials": rows,
                 "tuner": {"options": options, "generation": generation, "tuned": TUNED, "offsets": TRIALS,
-                          "fall_cost": FALL_COST}, "command_line": command_line}
+                          "fall_cost": FALL_COST, "sideways_cost": SIDEWAYS_COST, "min_ball_x": MIN_BALL_X},
+                "command_line": command_line}
 
     print(f"CMA-ES over {len(TUNED)} kick parameters, population {args.popsize}, {len(TRIALS)} trials each, "
           f"{args.workers} workers", flush=True)

@@ -81,8 +81,9 @@ def move_ball_aside(env: FastSoccerEnv) -> None:
 
 def walk_episode(params: WalkParams, command: tuple[float, float, float], *, env: FastSoccerEnv | None = None,
                  task: str = "goalie_penalty_kick", seed: int = 0, seconds: float = 10.0,
-                 decimation: int = 10) -> WalkResult:
-    """One episode of the engine on a constant `command` (module docstring)."""
+                 decimation: int = 10, stop_at: float | None = None) -> WalkResult:
+    """One episode of the engine on a constant `command` (module docstring); with `stop_at` the command drops to
+    zero at that time (a stop from walking), and the speeds are measured between the settle time and it."""
     own = env is None
     env = make_fast_env(task) if own else env
     try:
@@ -99,7 +100,12 @@ def walk_episode(params: WalkParams, command: tuple[float, float, float], *, env
         mark_xy, mark_yaw, unwrapped_yaw, previous_yaw = start_xy, 0.0, 0.0, start_yaw
         tilt, fell, done = 0.0, False, 0
         cmd = np.asarray(command, np.float64)
+        stop_tick = ticks if stop_at is None else int(round(stop_at / engine.tick))
+        end_xy = end_yaw = None
         for tick in range(ticks):
+            if tick == stop_tick:
+                cmd = np.zeros(3)
+                end_xy, end_yaw = _trunk_pose(env, root)[0], unwrapped_yaw
             targets = engine.update(cmd, gravity, gyro)
             _, _, _, truncated, info = env.step_pd(targets, decimation, low, high, T1_KP, T1_KD, through=True)
             gravity, gyro = projected_gravity(info["robot_quat"]), info["robot_gyro"]
@@ -117,7 +123,9 @@ def walk_episode(params: WalkParams, command: tuple[float, float, float], *, env
                 break
             if truncated:
                 break
-        measured = max(done - settle_tick, 0) * engine.tick
+        measured = (max(min(done, stop_tick) - settle_tick, 0)) * engine.tick
+        if end_xy is not None:
+            xy, unwrapped_yaw = end_xy, end_yaw
         if measured > 0:
             delta = xy - mark_xy
             c, s = math.cos(start_yaw), math.sin(start_yaw)
