@@ -69,7 +69,7 @@ class KickParams:
     """The kick fires, from the walk, when the ball is this far ahead of the trunk IMU (m) ..."""
     ball_y: float = -0.1
     """... with the ball this far to its left (m; negative: in front of the right foot) ..."""
-    approach_speed: float = 0.25
+    approach_speed: float = 0.45
     """... while walking towards it at this forward speed (m/s; the walk engine's command)."""
 
     def __post_init__(self) -> None:

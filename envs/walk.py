@@ -211,6 +211,12 @@ def trunk_attitude(gravity: np.ndarray) -> tuple[float, float]:
     return pitch, roll
 
 
+def observed_gravity(info: Mapping[str, Any]) -> np.ndarray:
+    """The projected gravity as the 89-dim observation carries it (float32-rounded), so the engine in the env and
+    its TorchScript twin, which reads the observation, see the same numbers."""
+    return projected_gravity(info["robot_quat"]).astype(np.float32).astype(np.float64)
+
+
 class WalkEngine:
     """Command -> torques, one env step at a time (module docstring). Numpy; the state is per episode."""
 
@@ -317,7 +323,7 @@ class WalkEngine:
         """Torques for an env step of a kick macro: its frame's targets plus the balance feedback, the feedback
         recomputed every `decimation` steps as in `step` (the gait's own state holds while the macro plays)."""
         if self.it % self.decimation == 0:
-            self._macro_feedback = self.feedback(projected_gravity(info["robot_quat"]), info["robot_gyro"])
+            self._macro_feedback = self.feedback(observed_gravity(info), info["robot_gyro"])
         self.it += 1
         targets = self.action_targets(actions) + self._macro_feedback
         q = np.asarray(obs[:N_JOINTS], np.float64)
@@ -332,7 +338,7 @@ class WalkEngine:
         """Torques for this env step: `command` = (vx m/s, vy m/s, yaw rad/s), `obs` the raw env obs (q = obs[0:12],
         qd = obs[12:24]), `info` the env's info of the same state (robot_quat xyzw, robot_gyro)."""
         if self.it % self.decimation == 0:
-            self.update(command, projected_gravity(info["robot_quat"]), info["robot_gyro"])
+            self.update(command, observed_gravity(info), info["robot_gyro"])
         self.it += 1
         q = np.asarray(obs[:N_JOINTS], np.float64)
         qd = np.asarray(obs[N_JOINTS:2 * N_JOINTS], np.float64)

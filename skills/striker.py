@@ -60,7 +60,7 @@ class StrikerConfig:
     """Once the ball is this far (m) away in the shot, the robot stops."""
     position_gain: float = 1.5
     """Commanded speed (m/s) per metre of distance to the waypoint."""
-    approach_speed: float = 0.5
+    approach_speed: float = 0.45
     """Top forward speed (m/s) while walking to a waypoint further than `face_radius`."""
     fine_speed: float = 0.15
     """Top forward / backward speed (m/s) within `face_radius` of the waypoint."""
@@ -80,20 +80,18 @@ class StrikerConfig:
     heading_tolerance: float = 0.12
     """... and this heading error (rad)."""
     kick: bool = False
-    """Kick with the kick macro (envs/kick.py) instead of walking through the ball: stop with the ball at
-    (`kick_x`, `kick_y`) from the trunk, wait `settle` seconds standing, send the macro's sentinel command."""
-    kick_x: float = 0.28
-    """Ball spot of the kick: ahead of the trunk (m; the kick parameter file's ball_x) ..."""
+    """Kick with the kick macro (envs/kick.py) instead of walking through the ball: walk on the kick line with
+    the ball `kick_y` beside it and send the macro's sentinel command when the ball is `kick_x` ahead."""
+    kick_x: float = 0.45
+    """Ball distance ahead of the trunk (m) at which the kick fires (the kick parameter file's ball_x) ..."""
     kick_y: float = -0.1
     """... and to its left (m; ball_y)."""
-    kick_tolerance: float = 0.06
-    """The kick fires with the ball within this (m) of the kick spot, forward and sideways ..."""
-    stop_distance: float = 0.12
-    """... and the robot stops walking once the ball is less than this (m) beyond the spot (it coasts)."""
-    settle: float = 0.3
-    """Seconds standing still (trunk speed below `still_speed`) at the kick spot before the kick."""
-    still_speed: float = 0.05
-    """Trunk speed (m/s, the velocimeter) below which the robot counts as standing still."""
+    kick_speed: float = 0.45
+    """Forward speed (m/s) of the last `slow_distance` before the kick (the kick file's approach_speed)."""
+    slow_distance: float = 0.8
+    """How far before the kick spot (m) the robot slows to `kick_speed` on the kick line."""
+    kick_tolerance: float = 0.05
+    """The kick fires with the ball within this (m) sideways of its spot on the robot's line."""
     kick_hold: float = 0.1
     """Seconds the sentinel command is held (the macro starts at its first step; later steps play it)."""
 
@@ -119,7 +117,7 @@ class StrikerCore(nn.Module):
     __constants__ = ["behind", "clearance", "face_radius", "aim_y", "shot_speed", "release", "position_gain",
                      "approach_speed", "fine_speed", "fine_side", "heading_gain", "heading_deadband", "turn_in_place",
                      "lateral_gain", "shoot_tolerance", "heading_tolerance", "kick", "kick_x", "kick_y",
-                     "kick_tolerance", "stop_distance", "settle", "still_speed", "kick_hold", "dt"]
+                     "kick_speed", "slow_distance", "kick_tolerance", "kick_hold", "dt"]
 
     def __init__(self, config: StrikerConfig | None = None, dt: float = WALK_DT) -> None:
         super().__init__()
@@ -127,7 +125,7 @@ class StrikerCore(nn.Module):
         for name in ("behind", "clearance", "face_radius", "aim_y", "shot_speed", "release", "position_gain",
                      "approach_speed", "fine_speed", "fine_side", "heading_gain", "heading_deadband", "turn_in_place",
                      "lateral_gain", "shoot_tolerance", "heading_tolerance", "kick_x", "kick_y", "kick_tolerance",
-                     "stop_distance", "settle", "still_speed", "kick_hold"):
+                     "kick_speed", "slow_distance", "kick_hold"):
             setattr(self, name, float(getattr(c, name)))
         self.kick = bool(c.kick)
         self.register_buffer("sentinel", torch.tensor(SENTINEL, dtype=torch.float64))
@@ -137,7 +135,6 @@ class StrikerCore(nn.Module):
         self.goal = OBS_SLICES["goal_team_0_rel_robot"].start
         self.target = OBS_SLICES["target_xpos_rel_robot"].start
         self.gyro = OBS_SLICES["robot_gyro"].start
-        self.velocimeter = OBS_SLICES["robot_velocimeter"].start
         self.task = OBS_SLICES["task_one_hot"].start
 
     def forward(self, obs: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,7 +157,8 @@ class StrikerCore(nn.Module):
         # the robot's coordinates relative to the ball: along the aim line and across it
         along = -(ball * u).sum(dim=1)
         across = -(ball * normal).sum(dim=1)
-        kick_point = ball - self.kick_x * u - self.kick_y * normal
+        # kick: aim at a point beyond the kick spot on the kick line, so the robot walks on through it
+        kick_point = ball - (self.kick_x - self.slow_distance) * u - self.kick_y * normal
         shoot_point = kick_point if self.kick else ball - self.behind * u
         beside = ball - 0.5 * self.behind * u + torch.where(across >= 0.0, 1.0, -1.0).unsqueeze(1) * \
             self.clearance * normal
@@ -199,32 +197,28 @@ class StrikerCore(nn.Module):
         command = torch.where((mode == 1.0).unsqueeze(1), shot, approach)
         command = torch.where((mode == 2.0).unsqueeze(1), torch.zeros_like(command), command)
         command = (command / self.limits).clamp(-1.0, 1.0)
-        speed = torch.linalg.vector_norm(x[:, self.velocimeter:self.velocimeter + 2], dim=1)
-        # in the kick's WAIT mode the settle clock runs only while the trunk is (nearly) still
-        waiting_still = (state[:, 1] == 4.0) & (speed > self.still_speed)
-        timer = torch.where(started & ~waiting_still, state[:, 4] + self.dt, torch.zeros_like(heading))
+        timer = torch.where(started, state[:, 4] + self.dt, torch.zeros_like(heading))
         if self.kick:
-            # modes APPROACH 0 -> WAIT 4 (standing at the kick spot) -> KICK 3 (sentinel) -> DONE 2
-            # the ball in the body frame against the kick spot
+            # modes APPROACH 0 -> KICK 3 (sentinel held `kick_hold` s) -> DONE 2; the kick fires from the walk
             ball_fwd = cos_h * ball[:, 0] + sin_h * ball[:, 1]
             ball_left = -sin_h * ball[:, 0] + cos_h * ball[:, 1]
             aligned = is_behind & (shot_error.abs() < self.heading_tolerance)
             sideways_ok = (ball_left - self.kick_y).abs() < self.kick_tolerance
-            on_spot = aligned & sideways_ok & ((ball_fwd - self.kick_x).abs() < self.kick_tolerance)
             mode = state[:, 1]
-            # stop a little early: the gait ramps down over a few steps after the command drops to zero
-            start_wait = (mode == 0.0) & aligned & sideways_ok & (ball_fwd < self.kick_x + self.stop_distance)
-            # settled but not on the spot: walk again (the approach corrects the rest)
-            drifted = (mode == 4.0) & (timer >= self.settle) & ~on_spot
-            fire = (mode == 4.0) & on_spot & (timer >= self.settle)
+            fire = (mode == 0.0) & aligned & sideways_ok & (ball_fwd < self.kick_x)
             stop = (mode == 3.0) & (timer >= self.kick_hold)
-            changed = start_wait | drifted | fire | stop
-            mode = torch.where(start_wait, torch.full_like(mode, 4.0), mode)
-            mode = torch.where(drifted, torch.zeros_like(mode), mode)
             mode = torch.where(fire, torch.full_like(mode, 3.0), mode)
             mode = torch.where(stop, torch.full_like(mode, 2.0), mode)
-            timer = torch.where(changed, torch.zeros_like(timer), timer)
-            command = torch.where((mode == 0.0).unsqueeze(1), approach, torch.zeros_like(approach))
+            timer = torch.where(fire | stop, torch.zeros_like(timer), timer)
+            # behind the ball: walk the kick line (the ball `kick_y` beside it), slowing to the kick's approach speed
+            # over the last `slow_distance`; small heading errors are left alone, as in the approach
+            line_speed = torch.where(ball_fwd > self.kick_x + self.slow_distance,
+                                     torch.full_like(heading, self.approach_speed),
+                                     torch.full_like(heading, self.kick_speed))
+            line_side = (self.lateral_gain * (ball_left - self.kick_y)).clamp(-self.fine_side, self.fine_side)
+            kick_walk = torch.stack([line_speed, line_side, turn], dim=1)
+            command = torch.where(is_behind.unsqueeze(1), kick_walk, approach)
+            command = torch.where((mode == 0.0).unsqueeze(1), command, torch.zeros_like(command))
             command = (command / self.limits).clamp(-1.0, 1.0)
             command = torch.where((mode == 3.0).unsqueeze(1), self.sentinel.expand_as(command), command)
         new_state = torch.stack([heading, mode, torch.ones_like(heading), closest, timer], dim=1)
@@ -290,7 +284,7 @@ def striker_config(kick: bool = True, kick_params: str | None = None) -> Striker
     if not kick:
         return StrikerConfig()
     params, _ = load_kick_params(kick_params)
-    return StrikerConfig(kick=True, kick_x=params.ball_x, kick_y=params.ball_y)
+    return StrikerConfig(kick=True, kick_x=params.ball_x, kick_y=params.ball_y, kick_speed=params.approach_speed)
 
 
 def striker_command_options(walk_params: str | None = None, kick: bool = True,

@@ -1,0 +1,84 @@
+"""The scripted striker (skills/striker.py): it stays up, its core scripts, and its submission scores on the
+platform's loop what evaluate.py scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import evaluate
+from rlcore.cliutil import run_cli
+from scoring.harness import episode_seed
+from scoring.harness import evaluate as harness_evaluate
+from scoring.report import episode_report
+from skills.striker import StrikerConfig, StrikerCore, StrikerPolicy, striker_config, striker_settings
+from submission import load_like_platform
+from submission.torchscript import write_striker_submission
+from tests.platform_client import run_benchmark
+
+
+@pytest.mark.parametrize("kick", [True, False], ids=["kick", "walk-through"])
+def test_striker_stays_up_in_a_short_episode(kick):
+    result = harness_evaluate(StrikerPolicy(striker_config(kick)), ["goalie_penalty_kick"], 1, [0], sim="fast",
+                              max_episode_steps=2000, **striker_settings(kick=kick))
+    record = result.records["goalie_penalty_kick"][0]
+    assert record.truncated and not record.terms["robot_fallen"] and record.length == 2000
+
+
+def test_the_core_scripts_and_keeps_per_episode_state():
+    core = torch.jit.script(StrikerCore(StrikerConfig()))
+    obs = torch.zeros(2, 89)
+    obs[:, 48] = -2.0  # the ball 2 m along -x: the initial heading is pi
+    obs[:, 36] = -4.2  # the goal further along -x
+    obs[:, 86] = 1.0  # goalie
+    command, state = core(obs, torch.zeros(2, 5))
+    assert command.shape == (2, 3) and torch.all(command.abs() <= 1.0)
+    assert state[0, 0] == pytest.approx(np.pi) and state[0, 2] == 1.0
+    assert command[0, 0] > 0  # walks towards the ball
+
+
+def test_evaluate_runs_the_striker(capsys):
+    argv = ["--policy", "striker", "--tasks", "goalie_penalty_kick", "--episodes", "1", "--eval-seeds", "0",
+            "--max-episode-steps", "300", "--sim", "fast"]
+    assert run_cli(evaluate.main, argv) == 0
+    assert "goalie_penalty_kick" in capsys.readouterr().out
+
+
+def test_bad_walk_params_for_the_striker_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "walk.json"
+    bad.write_text('{"params": {"lift": 0.03}}')
+    assert run_cli(evaluate.main, ["--policy", "striker", "--walk-params", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --walk-params:") and err.count("\n") == 1
+    assert run_cli(evaluate.main, ["--policy", "stand", "--walk-params", str(bad)]) == 2
+
+
+@pytest.mark.slow
+def test_striker_submission_scores_on_the_platform_loop_what_evaluate_scores(tmp_path):
+    """model.pt (TorchScript) + preprocessor.py loaded as the platform loads them (imports stripped, only np and
+    env in scope), batched observations, finished envs stepped on: per-episode official scores equal to the
+    harness's on the official env, episode by episode."""
+    write_striker_submission(tmp_path)
+    model = torch.jit.load(str(tmp_path / "model.pt"))
+    pre = load_like_platform((tmp_path / "preprocessor.py").read_text())
+    task, steps = "goalie_penalty_kick", 2500
+    ours = harness_evaluate(StrikerPolicy(striker_config()), [task], 2, [0], max_episode_steps=steps,
+                            **striker_settings()).records[task]
+    seeds = [episode_seed(0, 0, e) for e in range(2)]
+    assert [r.seed for r in ours] == seeds
+    import gymnasium as gym
+
+    space = gym.make("LowerT1GoaliePenaltyKick-v0").action_space
+    low, high = space.low.astype(np.float64), space.high.astype(np.float64)
+
+    def get_actions(obs, info):
+        with torch.inference_mode():
+            unit = model(torch.as_tensor(pre.modify_state(obs, info))).numpy().astype(np.float64)
+        return (low + (unit + 1.0) / 2.0 * (high - low)).astype(np.float32)  # the PyTorch handler's mapping
+
+    platform = run_benchmark(task, seeds, get_actions, steps)
+    # The module equals the env's striker torque for torque on the same observations (test_walk.py); the
+    # platform's float32 [-1, 1] round trip moves each torque by ~1e-6, and a walk is chaotic: over 2500 steps
+    # the two runs drift apart by centimetres, so the scores agree to this tolerance, not to the last digit.
+    np.testing.assert_allclose(platform, [episode_report(r.terms, task)["comp_total"] for r in ours], atol=0.05)
