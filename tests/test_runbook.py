@@ -95,7 +95,7 @@ def test_document_has_the_whole_workflow() -> None:
     steps = commands(DOC.read_text())
     for needle in ("bc.record", "bc.train --dataset", "--algo td3", "--algo sac", "--algo ppo", "--resume-model",
                    "--config", "evaluate.py --model", "python -m submission", "--action-mode command",
-                   "bc.build_dataset", "--torchscript"):
+                   "bc.build_dataset", "--torchscript", "--policy striker", "--low-level-controller walk"):
         assert any(needle in step for step in steps), needle
 
 
@@ -115,10 +115,12 @@ def test_runbook_in_miniature(tmp_path, monkeypatch) -> None:
         argv = miniature(tool, shlex.split(step[len(tool):]))
         assert run_cli(TOOLS[tool], argv) == 0, step
         ran.append(tool)
-    assert ran.count("python train.py") == 7 and "python -m submission" in ran
+    assert ran.count("python train.py") == 8 and "python -m submission" in ran
     for run in ("td3_ft", "sac_ft", "ppo_ft", "ktt_ft", "td3_yaml"):
         assert (tmp_path / "runs" / run / "final_model.zip").is_file(), run
     assert (tmp_path / "runs" / "cmd_ft" / "submission_final_torchscript" / "model.pt").is_file()
+    assert (tmp_path / "runs" / "walk_ft" / "submission_final_torchscript" / "model.pt").is_file()
+    assert (tmp_path / "runs" / "striker_submission" / "model.pt").is_file()
     assert (tmp_path / "runs" / "ktt_ft" / "best_model_ktt.zip").is_file()
     assert (tmp_path / "runs" / "td3_ft" / "submission_best" / "preprocessor.py").is_file()
     assert (tmp_path / "runs" / "td3_ft" / "best_eval.json").is_file()
