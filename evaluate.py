@@ -36,7 +36,7 @@ from rlcore.fileio import atomic_write, check_output_dir, check_output_file
 from rlcore.gym_env import evaluate_over_seeds
 from scoring.harness import MAX_EPISODES, Policy, ProgressPrinter, episode_seed, evaluate, format_table, result_to_json
 from scoring.video import record_video
-from skills.striker import StrikerPolicy, striker_settings
+from skills.striker import StrikerPolicy, striker_config, striker_settings
 from submission import check_run_metadata, env_spaces, load_zip_policy
 
 POLICIES = ("zero", "random", "stand", "striker")
@@ -84,7 +84,7 @@ def make_policy(name: str, walk_params: str | None = None) -> tuple[Policy, dict
         rng = np.random.default_rng(0)
         return (lambda obs: rng.uniform(-1.0, 1.0, (len(obs), 12)).astype(np.float32)), {}
     if name == "striker":
-        return StrikerPolicy(), striker_settings(walk_params)
+        return StrikerPolicy(striker_config()), striker_settings(walk_params)
     return StandController(), {}
 
 

@@ -18,7 +18,7 @@ from bc.mocap_dataset import ACTION_DIMS
 from bc.stand import StandController
 from envs.preprocess import OBS_DIM
 from rlcore.checkpoint import check_checkpoint, read_weights_only, restore_algorithm
-from skills.striker import StrikerPolicy
+from skills.striker import StrikerPolicy, striker_config
 
 Policy = Callable[[np.ndarray], np.ndarray]
 Loader = Callable[[Path, str, str], tuple[Policy, str]]
@@ -60,14 +60,15 @@ SCRIPTED = ("stand", "striker")
 over our walk engine: record it with --action-mode command)."""
 
 
-def load_policy_source(source: str, *, action_mode: str = "torque", device: str = "cpu") -> tuple[Policy, str]:
+def load_policy_source(source: str, *, action_mode: str = "torque", device: str = "cpu",
+                       action_repeat: int = 1) -> tuple[Policy, str]:
     """(policy, label) for a scripted policy name or a policy file; ValueError with a one-line reason otherwise."""
     if source == "stand":
         return StandController(action_mode=action_mode), f"stand controller ({action_mode})"
     if source == "striker":
         if action_mode != "command":
             raise ValueError("the striker outputs walking commands: record it with --action-mode command")
-        return StrikerPolicy(), "scripted striker (command mode, walk engine)"
+        return StrikerPolicy(striker_config(), action_repeat), "scripted striker (command mode, walk engine)"
     path = Path(source)
     loader = FILE_LOADERS.get(path.suffix)
     if loader is None:

@@ -94,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     device = str(resolve_device(args.device))
     try:
-        policy, label = load_policy_source(args.policy, action_mode=args.action_mode, device=device)
+        policy, label = load_policy_source(args.policy, action_mode=args.action_mode, device=device,
+                                           action_repeat=args.action_repeat)
     except ValueError as exc:
         raise UsageError(f"--policy: {exc}") from None
 

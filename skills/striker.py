@@ -36,6 +36,9 @@ from envs.kick import KICK_SOURCE, load_kick_params
 from envs.preprocess import OBS_DIM, OBS_SLICES
 from envs.walk import COMMAND_LIMITS, WALK_DT
 
+KICKS = False
+"""Whether the striker kicks (the kick macro) or walks through the ball by default: the better of the two as
+measured (docs/results.md, "Walk engine and striker")."""
 STRIKER_LIMITS = tuple(float(v) for v in COMMAND_LIMITS[1])
 """(vx m/s, vy m/s, yaw rad/s) of a command of 1: the walk engine's top speeds."""
 APPROACH, SHOOT, DONE = 0, 1, 2
@@ -54,7 +57,7 @@ class StrikerConfig:
     """Within this distance (m) of the waypoint the robot slows to `fine_speed`."""
     aim_y: float = 0.0
     """Penalty kicks: aim this far (m) from the goal centre along the goal line (the side is the robot's)."""
-    shot_speed: float = 0.5
+    shot_speed: float = 0.45
     """Forward command (m/s) of the walk-through shot."""
     release: float = 0.9
     """Once the ball is this far (m) away in the shot, the robot stops."""
@@ -252,8 +255,11 @@ class StrikerPolicy:
     """The striker as a numpy policy of the evaluation harness: act(obs (N, 89), episodes) -> commands (N, 3),
     its state kept per episode index (the harness's lock-step batches change their rows as episodes end)."""
 
-    def __init__(self, config: StrikerConfig | None = None) -> None:
-        self.core = torch.jit.script(StrikerCore(config).eval())
+    def __init__(self, config: StrikerConfig | None = None, action_repeat: int = 1) -> None:
+        if isinstance(action_repeat, bool) or not isinstance(action_repeat, int) or action_repeat < 1:
+            raise ValueError(f"action_repeat must be an integer >= 1, got {action_repeat!r}")
+        # the heading integrates the gyro over the time between two calls
+        self.core = torch.jit.script(StrikerCore(config, dt=action_repeat * WALK_DT).eval())
         self.states: dict[int, torch.Tensor] = {}
 
     def reset(self) -> None:
@@ -279,23 +285,24 @@ def kick_source(kick_params: str | None) -> str:
     return KICK_SOURCE if kick_params is None else f"{KICK_SOURCE}:{kick_params}"
 
 
-def striker_config(kick: bool = True, kick_params: str | None = None) -> StrikerConfig:
-    """The striker's constants; with `kick`, the kick spot from the kick parameter file (ValueError if bad)."""
-    if not kick:
+def striker_config(kick: bool | None = None, kick_params: str | None = None) -> StrikerConfig:
+    """The striker's constants; with `kick` (default KICKS), the kick spot from the kick parameter file
+    (ValueError if bad)."""
+    if not (KICKS if kick is None else kick):
         return StrikerConfig()
     params, _ = load_kick_params(kick_params)
     return StrikerConfig(kick=True, kick_x=params.ball_x, kick_y=params.ball_y, kick_speed=params.approach_speed)
 
 
-def striker_command_options(walk_params: str | None = None, kick: bool = True,
+def striker_command_options(walk_params: str | None = None, kick: bool | None = None,
                             kick_params: str | None = None) -> CommandOptions:
     """The command mode the striker plays: our walk engine at its top speeds, with our kick as its macro."""
     vx, vy, yaw = STRIKER_LIMITS
     return CommandOptions(controller="walk", max_vx=vx, max_vy=vy, max_yaw=yaw, walk_params=walk_params,
-                          macro=kick_source(kick_params) if kick else None)
+                          macro=kick_source(kick_params) if (KICKS if kick is None else kick) else None)
 
 
-def striker_settings(walk_params: str | None = None, kick: bool = True, kick_params: str | None = None) -> dict:
+def striker_settings(walk_params: str | None = None, kick: bool | None = None, kick_params: str | None = None) -> dict:
     """Harness / recorder settings of the striker: command mode over the walk engine, one decision per step."""
     return {"action_mode": "command", "action_repeat": 1,
             "command": striker_command_options(walk_params, kick, kick_params)}

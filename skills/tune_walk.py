@@ -5,8 +5,8 @@
 
 Every candidate (a full parameter set: the start file with the `TUNED` entries changed) walks one episode
 of `--seconds` per command of `COMMANDS` (forward at two speeds, turning both ways, standing, sideways, a
-curve) and per command of `STOPS` (walked for STOP_AT seconds, then a zero command: a stop from walking) on
-the fast twin (skills/walk_eval.py). Its cost, to minimise, per command:
+curve), per command of `STOPS` (walked for STOP_AT seconds, then a zero command: a stop from walking) and of
+`DRIBBLES` (walked into the ball) on the fast twin (skills/walk_eval.py). Its cost, to minimise, per command:
 * a fall: FALL_COST plus FALL_COST times the fraction of the episode it did not survive;
 * velocity tracking: ((vx - cmd)/0.1)^2 + (vy/0.1)^2 + ((yaw rate - cmd)/0.25)^2 after the settle time
   (each term capped at TRACK_CAP, so a fall's tumble does not dominate);
@@ -45,6 +45,8 @@ speeds, turning both ways, standing) plus sideways and a curve, which the strike
 STOPS: tuple[tuple[float, float, float], ...] = ((0.45, 0.0, 0.0), (0.3, 0.1, 0.0))
 """Commands walked for STOP_AT seconds and then dropped to zero: the striker stops from walking at its kick spot."""
 STOP_AT = 5.0
+DRIBBLES: tuple[tuple[float, float, float], ...] = ((0.45, 0.0, 0.0),)
+"""Commands walked into the ball (left where the Goalie reset puts it, 2 m ahead): the striker walks through it."""
 TUNED: dict[str, float] = {
     "frequency": 0.3, "step_gain": 0.3, "turn_gain": 0.3, "lift": 0.01, "lift_per_speed": 0.02, "sway": 0.015,
     "sway_phase": 0.08, "height": 0.015, "x_offset": 0.015, "width": 0.015, "trunk_pitch": 0.05,
@@ -92,11 +94,13 @@ def evaluate(z: np.ndarray) -> tuple[float, list[dict]]:
     env, seconds = _WORKER["env"], _WORKER["seconds"]
     params = to_params(_WORKER["start"], z)
     total, rows = 0.0, []
-    for command, stop_at in [(c, None) for c in COMMANDS] + [(c, STOP_AT) for c in STOPS]:
-        result = walk_episode(params, command, env=env, seconds=seconds, stop_at=stop_at)
+    episodes = ([(c, None, True) for c in COMMANDS] + [(c, STOP_AT, True) for c in STOPS]
+                + [(c, None, False) for c in DRIBBLES])
+    for command, stop_at, aside in episodes:
+        result = walk_episode(params, command, env=env, seconds=seconds, stop_at=stop_at, ball_aside=aside)
         cost = command_cost(result, seconds)
         total += cost
-        rows.append({**dataclasses.asdict(result), "stop_at": stop_at, "cost": cost})
+        rows.append({**dataclasses.asdict(result), "stop_at": stop_at, "ball_aside": aside, "cost": cost})
     return total, rows
 
 
@@ -153,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def result_doc(z: np.ndarray, cost: float, rows: list[dict], generation: int) -> dict:
         return {"params": dataclasses.asdict(to_params(start, z)), "objective": cost, "results": rows,
                 "commands": [list(c) for c in COMMANDS], "stops": [list(c) for c in STOPS], "stop_at": STOP_AT,
+                "dribbles": [list(c) for c in DRIBBLES],
                 "tuner": {"options": options, "generation": generation, "tuned": TUNED, "fall_cost": FALL_COST,
                           "track_cap": TRACK_CAP, "tilt_cost": TILT_COST},
                 "command_line": command_line}

@@ -81,14 +81,16 @@ def move_ball_aside(env: FastSoccerEnv) -> None:
 
 def walk_episode(params: WalkParams, command: tuple[float, float, float], *, env: FastSoccerEnv | None = None,
                  task: str = "goalie_penalty_kick", seed: int = 0, seconds: float = 10.0,
-                 decimation: int = 10, stop_at: float | None = None) -> WalkResult:
+                 decimation: int = 10, stop_at: float | None = None, ball_aside: bool = True) -> WalkResult:
     """One episode of the engine on a constant `command` (module docstring); with `stop_at` the command drops to
-    zero at that time (a stop from walking), and the speeds are measured between the settle time and it."""
+    zero at that time (a stop from walking), and the speeds are measured between the settle time and it; with
+    `ball_aside` False the ball stays where the task put it (a walk into the ball: dribbling)."""
     own = env is None
     env = make_fast_env(task) if own else env
     try:
         _, info = env.reset(seed=seed)
-        move_ball_aside(env)
+        if ball_aside:
+            move_ball_aside(env)
         engine = WalkEngine(params, decimation=decimation)
         low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
         ticks = int(round(seconds / engine.tick))

@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted([ROOT / "README.md", ROOT / "quick_start_examples.md", *(ROOT / "docs").glob("*.md")])
-PENDING = {"docs/walk_engine.md"}
+PENDING: set[str] = set()
 """Pages being written together with the fast simulator and the walk engine: tolerated as absent until they land."""
 PRUNED = {"__pycache__", "build", "dist", "runs", "training_runs", "data", "node_modules"}
 
