@@ -21,8 +21,11 @@ the physics is the official one; only `step` is ours:
   obs), the keeper, `mj_step`, the contact counter and the termination checks; the observation and
   info are built once, at the end. Its per-physics-step rewards are summed as ActionRepeat does.
 
-The parity tests in tests/test_fastsim_parity.py hold every per-step output equal to the official
-env's (floats within 1e-5; booleans, episode lengths and scores exact).
+Two implementations of the step: this module's Python step (bitwise equal to sai_mujoco: same arrays,
+same numpy calls) and, when a C compiler is there, the C step of envs/fastsim_kernel.c (the same computation
+without the interpreter; a few norms, tanh and dot products round differently in the last bit). The parity
+tests in tests/test_fastsim_parity.py hold every per-step output of both equal to the official env's (floats
+within 1e-5; booleans, episode lengths and scores exact); docs/fast_simulation.md has the details.
 """
 
 from __future__ import annotations
@@ -162,7 +165,7 @@ class FastSoccerEnv(gym.Env):
         """The episode counters (and, with the C step, its whole configuration and buffers)."""
         self._native = load_kernel() if native else None
         if self._native is not None:
-            self._setup_native(base)
+            self._setup_native()
 
     def _goal_normal(self) -> np.ndarray:
         """The unit normal of the goal plane, built from the same three vertices as sai_mujoco (always +x)."""
@@ -172,7 +175,7 @@ class FastSoccerEnv(gym.Env):
         normal = np.cross(vertices[1] - vertices[0], vertices[2] - vertices[1])
         return normal / np.linalg.norm(normal)
 
-    def _setup_native(self, base: Any) -> None:
+    def _setup_native(self) -> None:
         """Fill the C step's configuration and point its inputs and outputs at arrays this env owns."""
         ctx, m = self._ctx, self.model
         ctx.kind = {_GOALIE: 0, _OBSTACLE: 1, _KICK: 2}[self._kind]

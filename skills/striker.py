@@ -82,6 +82,12 @@ class StrikerConfig:
     """Start the shot within this distance (m) of the aim line, behind the ball, ..."""
     heading_tolerance: float = 0.12
     """... and this heading error (rad)."""
+    goalie_delay: float = 0.25
+    """Goalie: seconds standing still at the episode's start, so the dribbled ball reaches the goal line while
+    the keeper (a deterministic sinusoid across the mouth) is away from its middle (measured, docs/results.md)."""
+    obstacle_delay: float = 1.5
+    """Obstacle: the same, so the ball is still rolling goalward when the episode ends instead of meeting a
+    defender or crossing the line beside the goal (both of which end it with a penalty)."""
     kick: bool = False
     """Kick with the kick macro (envs/kick.py) instead of walking through the ball: walk on the kick line with
     the ball `kick_y` beside it and send the macro's sentinel command when the ball is `kick_x` ahead."""
@@ -99,15 +105,16 @@ class StrikerConfig:
     """Seconds the sentinel command is held (the macro starts at its first step; later steps play it)."""
 
 
-STATE_SIZE = 5
-"""Per-episode state: heading (rad), mode, started (0/1), closest ball distance in the shot (m), mode timer (s)."""
+STATE_SIZE = 6
+"""Per-episode state: heading (rad), mode, started (0/1), closest ball distance in the shot (m), mode timer (s),
+episode clock (s)."""
 SENTINEL = (1.0, -1.0, 1.0)
 """The command that fires the kick macro (envs.macros.TriggerConfig.pattern)."""
 
 
 def initial_state(n: int) -> torch.Tensor:
     """The state of `n` episodes that have not started."""
-    return torch.zeros(n, 5, dtype=torch.float64)  # STATE_SIZE (TorchScript needs the literal)
+    return torch.zeros(n, 6, dtype=torch.float64)  # STATE_SIZE (TorchScript needs the literal)
 
 
 def _wrap(angle: torch.Tensor) -> torch.Tensor:
@@ -115,19 +122,20 @@ def _wrap(angle: torch.Tensor) -> torch.Tensor:
 
 
 class StrikerCore(nn.Module):
-    """`forward(obs (N, 89), state (N, 4)) -> (command (N, 3) in [-1, 1], new state)` (module docstring)."""
+    """`forward(obs (N, 89), state (N, STATE_SIZE)) -> (command (N, 3) in [-1, 1], new state)` (module docstring)."""
 
     __constants__ = ["behind", "clearance", "face_radius", "aim_y", "shot_speed", "release", "position_gain",
                      "approach_speed", "fine_speed", "fine_side", "heading_gain", "heading_deadband", "turn_in_place",
-                     "lateral_gain", "shoot_tolerance", "heading_tolerance", "kick", "kick_x", "kick_y",
-                     "kick_speed", "slow_distance", "kick_tolerance", "kick_hold", "dt"]
+                     "lateral_gain", "shoot_tolerance", "heading_tolerance", "goalie_delay", "obstacle_delay", "kick",
+                     "kick_x", "kick_y", "kick_speed", "slow_distance", "kick_tolerance", "kick_hold", "dt"]
 
     def __init__(self, config: StrikerConfig | None = None, dt: float = WALK_DT) -> None:
         super().__init__()
         c = config or StrikerConfig()
         for name in ("behind", "clearance", "face_radius", "aim_y", "shot_speed", "release", "position_gain",
                      "approach_speed", "fine_speed", "fine_side", "heading_gain", "heading_deadband", "turn_in_place",
-                     "lateral_gain", "shoot_tolerance", "heading_tolerance", "kick_x", "kick_y", "kick_tolerance",
+                     "lateral_gain", "shoot_tolerance", "heading_tolerance", "goalie_delay", "obstacle_delay",
+                     "kick_x", "kick_y", "kick_tolerance",
                      "kick_speed", "slow_distance", "kick_hold"):
             setattr(self, name, float(getattr(c, name)))
         self.kick = bool(c.kick)
@@ -224,7 +232,11 @@ class StrikerCore(nn.Module):
             command = torch.where((mode == 0.0).unsqueeze(1), command, torch.zeros_like(command))
             command = (command / self.limits).clamp(-1.0, 1.0)
             command = torch.where((mode == 3.0).unsqueeze(1), self.sentinel.expand_as(command), command)
-        new_state = torch.stack([heading, mode, torch.ones_like(heading), closest, timer], dim=1)
+        clock = torch.where(started, state[:, 5] + self.dt, torch.zeros_like(heading))
+        obstacle_delay = torch.where(task == 1, torch.full_like(clock, self.obstacle_delay), torch.zeros_like(clock))
+        delay = torch.where(task == 0, torch.full_like(clock, self.goalie_delay), obstacle_delay)
+        command = torch.where((clock < delay).unsqueeze(1), torch.zeros_like(command), command)
+        new_state = torch.stack([heading, mode, torch.ones_like(heading), closest, timer, clock], dim=1)
         return command, new_state
 
 

@@ -32,7 +32,7 @@ def test_the_core_scripts_and_keeps_per_episode_state():
     obs[:, 48] = -2.0  # the ball 2 m along -x: the initial heading is pi
     obs[:, 36] = -4.2  # the goal further along -x
     obs[:, 86] = 1.0  # goalie
-    command, state = core(obs, torch.zeros(2, 5))
+    command, state = core(obs, torch.zeros(2, 6))
     assert command.shape == (2, 3) and torch.all(command.abs() <= 1.0)
     assert state[0, 0] == pytest.approx(np.pi) and state[0, 2] == 1.0
     assert command[0, 0] > 0  # walks towards the ball
