@@ -27,7 +27,7 @@ def test_striker_stays_up_in_a_short_episode(kick):
 
 
 def test_the_core_scripts_and_keeps_per_episode_state():
-    core = torch.jit.script(StrikerCore(StrikerConfig()))
+    core = torch.jit.script(StrikerCore(StrikerConfig(goalie_delay=0.0)))
     obs = torch.zeros(2, 89)
     obs[:, 48] = -2.0  # the ball 2 m along -x: the initial heading is pi
     obs[:, 36] = -4.2  # the goal further along -x
@@ -36,6 +36,12 @@ def test_the_core_scripts_and_keeps_per_episode_state():
     assert command.shape == (2, 3) and torch.all(command.abs() <= 1.0)
     assert state[0, 0] == pytest.approx(np.pi) and state[0, 2] == 1.0
     assert command[0, 0] > 0  # walks towards the ball
+    waiting = torch.jit.script(StrikerCore(StrikerConfig(goalie_delay=0.25)))
+    command, state = waiting(obs, torch.zeros(2, 6))
+    assert torch.all(command == 0) and state[0, 5] == 0.0  # the goalie delay: stands first
+    for _ in range(125):
+        command, state = waiting(obs, state)
+    assert command[0, 0] > 0 and state[0, 5] == pytest.approx(0.25)
 
 
 def test_evaluate_runs_the_striker(capsys):
