@@ -17,15 +17,13 @@ key or a non-finite value. As a macro source the kick is named "kick" (the shipp
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from envs.paramfile import check_finite_fields, load_param_file
 from envs.wrappers import T1_DEFAULT_POSE
 
 KICK_HZ = 50.0
@@ -73,10 +71,7 @@ class KickParams:
     """... while walking towards it at this forward speed (m/s; the walk engine's command)."""
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                raise ValueError(f"kick parameter {f.name} must be a finite number, got {value!r}")
+        check_finite_fields(self, "kick")
         for name in ("t_shift", "t_wind", "t_strike", "t_recover"):
             if not 0.02 <= getattr(self, name) <= 2.0:
                 raise ValueError(f"kick parameter {name} must be in [0.02, 2] s, got {getattr(self, name)}")
@@ -91,27 +86,7 @@ KICK_PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Kic
 def load_kick_params(path: str | Path | None = None) -> tuple[KickParams, dict[str, Any]]:
     """(parameters, the file's other sections) of a kick parameter file (JSON {"params": {...}, ...}); None: the
     shipped one. A missing or unknown key or a non-finite value is a one-line ValueError naming the file."""
-    path = DEFAULT_KICK_FILE if path is None else Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except OSError as exc:
-        raise ValueError(f"kick parameters {path}: cannot read ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"kick parameters {path}: not JSON ({exc.__class__.__name__})") from None
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("params"), Mapping):
-        raise ValueError(f"kick parameters {path}: expected an object with a 'params' object")
-    params = doc["params"]
-    missing = [k for k in KICK_PARAM_NAMES if k not in params]
-    unknown = [k for k in params if k not in KICK_PARAM_NAMES]
-    if missing or unknown:
-        what = "; ".join(p for p in (f"missing {', '.join(missing)}" if missing else "",
-                                     f"unknown {', '.join(map(str, unknown))}" if unknown else "") if p)
-        raise ValueError(f"kick parameters {path}: {what}")
-    try:
-        kick = KickParams(**{k: params[k] for k in KICK_PARAM_NAMES})
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"kick parameters {path}: {exc}") from None
-    return kick, {k: v for k, v in doc.items() if k != "params"}
+    return load_param_file(DEFAULT_KICK_FILE if path is None else Path(path), KickParams, "kick")
 
 
 def key_poses(p: KickParams) -> list[np.ndarray]:

@@ -32,7 +32,6 @@ for exported torque modules is `WalkEngineModule` in submission/walk_module.py.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.paramfile import check_finite_fields, load_param_file
 from envs.preprocess import projected_gravity
 from envs.wrappers import T1_DEFAULT_POSE, T1_KD, T1_KP, T1_TORQUE_LIMIT
 
@@ -129,10 +129,7 @@ class WalkParams:
     """Commands with a smaller norm (m/s and rad/s mixed) mean standing: the gait amplitude ramps down."""
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                raise ValueError(f"walk parameter {f.name} must be a finite number, got {value!r}")
+        check_finite_fields(self, "walk")
         for name in ("frequency", "ramp_time", "accel"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"walk parameter {name} must be > 0, got {getattr(self, name)}")
@@ -151,27 +148,7 @@ def load_walk_params(path: str | Path | None = None) -> tuple[WalkParams, dict[s
 
     None reads the shipped default. A missing or unknown key or a non-finite value is a one-line ValueError
     naming the file; the file is data, never code."""
-    path = DEFAULT_PARAMS_FILE if path is None else Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except OSError as exc:
-        raise ValueError(f"walk parameters {path}: cannot read ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"walk parameters {path}: not JSON ({exc.__class__.__name__})") from None
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("params"), Mapping):
-        raise ValueError(f"walk parameters {path}: expected an object with a 'params' object")
-    params = doc["params"]
-    missing = [k for k in PARAM_NAMES if k not in params]
-    unknown = [k for k in params if k not in PARAM_NAMES]
-    if missing or unknown:
-        what = "; ".join(p for p in (f"missing {', '.join(missing)}" if missing else "",
-                                     f"unknown {', '.join(map(str, unknown))}" if unknown else "") if p)
-        raise ValueError(f"walk parameters {path}: {what}")
-    try:
-        walk = WalkParams(**{k: params[k] for k in PARAM_NAMES})
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"walk parameters {path}: {exc}") from None
-    return walk, {k: v for k, v in doc.items() if k != "params"}
+    return load_param_file(DEFAULT_PARAMS_FILE if path is None else Path(path), WalkParams, "walk")
 
 
 def leg_ik(x: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

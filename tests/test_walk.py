@@ -153,6 +153,32 @@ def test_walk_options_refuse_hub_only_settings():
         CommandOptions(walk_params="w.json")
 
 
+def _record_torques(chain) -> list:
+    """Make the command wrapper `chain` append the torques of every env step it applies to the returned list."""
+    applied = []
+    numpy_torques = chain.torques
+
+    def record(action):
+        out = numpy_torques(action)
+        applied.append(out[0])
+        return out
+
+    chain.torques = record
+    return applied
+
+
+def test_bad_kick_files_are_one_line_errors(tmp_path):
+    from envs.kick import DEFAULT_KICK_FILE, load_kick_params
+
+    params = dict(json.loads(DEFAULT_KICK_FILE.read_text())["params"])
+    params["t_strike"] = 9.0
+    with pytest.raises(ValueError, match="t_strike must be in"):
+        load_kick_params(_write(tmp_path, params))
+    params.pop("t_strike")
+    with pytest.raises(ValueError, match="missing t_strike"):
+        load_kick_params(_write(tmp_path, params))
+
+
 class _Constant(torch.nn.Module):
     """A command policy for the twin test: one fixed command in [-1, 1] for every row."""
 
@@ -176,15 +202,7 @@ def test_torchscript_twin_equals_the_engine_over_whole_episodes(command):
         chain = chain.env
     module = torch.jit.script(CommandPolicyModule(_Constant(command), chain.controller, chain.limits, None,
                                                   policy_every=1, platform_units=False).eval())
-    applied = []
-    numpy_torques = chain.torques
-
-    def record(action):
-        out = numpy_torques(action)
-        applied.append(out[0])
-        return out
-
-    chain.torques = record
+    applied = _record_torques(chain)
     obs, _ = env.reset(seed=0)
     worst, steps = 0.0, 0
     action = np.asarray(command, np.float32)
@@ -227,15 +245,7 @@ def test_torchscript_twin_equals_the_engine_through_a_kick_macro():
     policy = _WalkThenKick()
     module = torch.jit.script(CommandPolicyModule(policy, chain.controller, chain.limits, chain.macro,
                                                   policy_every=1, platform_units=False).eval())
-    applied = []
-    numpy_torques = chain.torques
-
-    def record(action):
-        out = numpy_torques(action)
-        applied.append(out[0])
-        return out
-
-    chain.torques = record
+    applied = _record_torques(chain)
     obs, _ = env.reset(seed=0)
     worst, triggered = 0.0, 0
     for _ in range(5000):
