@@ -47,12 +47,13 @@ from rlcore.cliutil import (
     run_cli,
     seed_type,
 )
-from rlcore.config import CONFIGS, BufferConfig, NetConfig, ObsNormConfig, config_to_dict, field_docs
+from rlcore.config import CONFIGS, PRECISIONS, BufferConfig, NetConfig, ObsNormConfig, config_to_dict, field_docs
 from rlcore.fileio import SaveDirLock, atomic_write, check_output_dir, remove_stale_temp_files
 from rlcore.gym_env import evaluate_over_seeds, make_gym_vec_env
 from rlcore.logger import RunLogger
 from rlcore.metrics import EVAL_MEAN_LENGTH, EVAL_MEAN_RETURN
 from rlcore.normstats import read_normalizer_stats
+from rlcore.precision import compute_dtype
 from rlcore.runner import Interrupted, RunConfig, Runner, check_box_spaces
 from rlcore.safepickle import reason
 from scoring.curves import read_metrics, render_learning_curve
@@ -147,6 +148,13 @@ def build_parser() -> ArgumentParser:
     algo.add_argument("--vecnormalize-path", metavar="FILE", help="with --normalize-obs: start the normaliser from "
                       "these statistics (an SB3 vecnormalize.pkl, or a model's .meta.json); read only, never "
                       "written (every saved model carries its own statistics)")
+    algo.add_argument("--train-freq", type=int, help="TD3/SAC: " + _TD3["train_freq"] + " (default 1)")
+    algo.add_argument("--gradient-steps", type=int, help="TD3/SAC: " + _TD3["gradient_steps"] + " (default 1; "
+                      "with many envs and a large --batch-size, several per vector step)")
+    algo.add_argument("--precision", choices=PRECISIONS, help="TD3/SAC: " + _TD3["precision"] + " Taken from "
+                      "this flag, not from a --resume-model checkpoint (default fp32)")
+    algo.add_argument("--cuda-graphs", action="store_true", default=None, help="TD3/SAC, CUDA only: "
+                      + _TD3["cuda_graphs"])
     algo.add_argument("--actor-learning-starts", type=int, help="TD3/SAC: " + _TD3["actor_learning_starts"]
                       + " PPO: rollouts that train only the value function. (default 0; with --bc-weights "
                       f"{BC_ACTOR_LEARNING_STARTS['td3']} gradient steps, PPO {BC_ACTOR_LEARNING_STARTS['ppo']} "
@@ -259,7 +267,9 @@ def algo_config(args, algo: str, base=None):
                        ("n_epochs", "n_epochs"), ("gae_lambda", "gae_lambda"), ("clip_range", "clip_range"),
                        ("action_noise_sigma", "exploration_noise"), ("ent_coef", "ent_coef"),
                        ("ent_coef_min", "ent_coef_min"), ("actor_learning_starts", "actor_learning_starts"),
-                       ("bc_actor_coef", "bc_coef"), ("bc_anchor_coef", "anchor_coef")):
+                       ("bc_actor_coef", "bc_coef"), ("bc_anchor_coef", "anchor_coef"), ("train_freq", "train_freq"),
+                       ("gradient_steps", "gradient_steps"), ("precision", "precision"),
+                       ("cuda_graphs", "cuda_graphs")):
         if getattr(args, flag) is not None:
             top[name] = getattr(args, flag)
     buffer = {}
@@ -290,7 +300,8 @@ def _check_algo_flags(args, algo: str) -> None:
         raise UsageError("--ent-coef-auto applies to SAC only")
     if args.ent_coef_min is not None and algo != "sac":
         raise UsageError("--ent-coef-min applies to SAC only")
-    offpolicy_only = ("tau", "buffer_size", "learning_starts", "bc_actor_coef")
+    offpolicy_only = ("tau", "buffer_size", "learning_starts", "bc_actor_coef", "train_freq", "gradient_steps",
+                      "precision", "cuda_graphs")
     for flag in offpolicy_only:
         if algo == "ppo" and getattr(args, flag) is not None:
             raise UsageError(f"--{flag.replace('_', '-')} applies to TD3 and SAC, not PPO")
@@ -299,6 +310,16 @@ def _check_algo_flags(args, algo: str) -> None:
             raise UsageError(f"--{flag.replace('_', '-')} applies to PPO only")
     if args.action_noise_sigma is not None and algo != "td3":
         raise UsageError("--action-noise-sigma applies to TD3 only")
+
+
+def check_speed_flags(args, cfg, device: torch.device) -> None:
+    """--precision bf16 needs a device with native bf16, --cuda-graphs a CUDA device (UsageError otherwise)."""
+    if getattr(cfg, "cuda_graphs", False) and device.type != "cuda":
+        raise UsageError(f"--cuda-graphs needs a CUDA device; the run's device is {device}")
+    try:
+        compute_dtype(getattr(cfg, "precision", "fp32"), device)
+    except ValueError as exc:
+        raise UsageError(f"--precision bf16 on {device}: {exc}") from None
 
 
 def parse_net_arch(text: str) -> tuple[int, ...]:
@@ -380,6 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if warm is not None:
         base = warm.config(base if base is not None else CONFIGS[args.algo]())
     cfg = apply_bc_flags(args, algo_config(args, args.algo, base), resuming=resume is not None)
+    check_speed_flags(args, cfg, device)
     if resume is not None:
         try:
             check_state_fits(resume, cfg, where=args.resume_model)

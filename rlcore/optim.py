@@ -9,14 +9,20 @@ import torch
 from torch import nn
 
 
-def make_adam(params: Iterable[torch.nn.Parameter], lr: float, device: torch.device) -> torch.optim.Adam:
+def make_adam(params: Iterable[torch.nn.Parameter], lr: float, device: torch.device,
+              capturable: bool = False) -> torch.optim.Adam:
     """Adam with the fused kernel on CUDA and CPU (one kernel for all parameters instead of a loop).
 
     Parameters that get no gradient (frozen ones) are skipped by the fused kernel as by the loop one.
+    `capturable` (CUDA graphs) keeps the step counts on the device so a captured step can replay.
     """
     params = list(params)
     fused = device.type in ("cuda", "cpu")
-    return torch.optim.Adam(params, lr=lr, fused=fused) if fused else torch.optim.Adam(params, lr=lr)
+    if not fused:
+        return torch.optim.Adam(params, lr=lr)
+    if capturable:
+        return torch.optim.Adam(params, lr=lr, fused=True, capturable=True)
+    return torch.optim.Adam(params, lr=lr, fused=True)
 
 
 class FlatParameters:

@@ -36,7 +36,8 @@ class _ConstQ(nn.Module):
         self.q1, self.q2 = q1, q2
         self.seen_actions: torch.Tensor | None = None
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, dtype: torch.dtype = torch.float32
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         self.seen_actions = action
         return torch.full((len(obs),), self.q1), torch.full((len(obs),), self.q2)
 
@@ -46,7 +47,7 @@ class _ConstActor(nn.Module):
         super().__init__()
         self.value = value
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.full((len(obs), ACT), self.value)
 
 
@@ -144,11 +145,12 @@ def test_regularised_actor_loss_by_hand() -> None:
 class _PushQ(nn.Module):
     """A critic stand-in whose Q grows with the first action dim: a steady push away from any start."""
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, dtype: torch.dtype = torch.float32
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         q = 5.0 * action[:, 0]
         return q, q
 
-    def q1(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    def q1(self, obs: torch.Tensor, action: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return self(obs, action)[0]
 
 
