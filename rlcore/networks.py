@@ -186,7 +186,7 @@ class TwinCritic(nn.Module):
     def forward(self, obs: torch.Tensor, action: torch.Tensor,
                 dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
         """Both Q values (fp32), each of shape (B,); hidden layers in `dtype` (module docstring)."""
-        x = torch.cat([obs, action], dim=-1)
+        x = torch.cat([obs, action], dim=-1).to(dtype)  # cast once for both networks (a no-op in fp32)
         return self._q(0, x, dtype), self._q(1, x, dtype)
 
     def q1(self, obs: torch.Tensor, action: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:

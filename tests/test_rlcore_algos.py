@@ -429,3 +429,24 @@ def test_flat_clip_grad_norm_matches_torch() -> None:
         torch.testing.assert_close(norm, expected_norm)
         for p, copy in zip(model.parameters(), copies, strict=True):
             torch.testing.assert_close(p.grad, copy.grad)
+
+
+def test_lean_adam_step_is_bitwise_optimizer_step() -> None:
+    """adam_step / clear_grads replace Adam.step / zero_grad(set_to_none=True) in TD3/SAC: same kernels, same bits,
+    including a frozen parameter (no gradient: skipped, its moments untouched) and the first step (state created)."""
+    from rlcore.optim import adam_step, clear_grads, make_adam
+
+    def train(lean: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+        optimizer = make_adam(model.parameters(), 1e-2, torch.device("cpu"))
+        for i in range(5):
+            model[0].bias.requires_grad_(i not in (0, 3))  # frozen at first (its state comes later) and once more
+            model(torch.randn(16, 3)).square().mean().backward()
+            adam_step(optimizer) if lean else optimizer.step()
+            clear_grads(optimizer) if lean else optimizer.zero_grad(set_to_none=True)
+            assert all(p.grad is None for p in model.parameters())
+        moments = [t for s in optimizer.state.values() for t in (s["exp_avg"], s["exp_avg_sq"], s["step"])]
+        return [p.detach().clone() for p in model.parameters()] + moments
+
+    assert all(torch.equal(a, b) for a, b in zip(train(True), train(False), strict=True))

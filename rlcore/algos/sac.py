@@ -43,7 +43,7 @@ from rlcore.freeze import FreezeSchedule
 from rlcore.graphs import GraphedStep
 from rlcore.networks import SACActor, TwinCritic, squashed_sample
 from rlcore.normalizer import RunningNormalizer
-from rlcore.optim import frozen_copy, make_adam, soft_update
+from rlcore.optim import adam_step, clear_grads, frozen_copy, make_adam, soft_update
 from rlcore.policy import DeployedPolicy
 from rlcore.precision import compute_dtype
 
@@ -124,9 +124,9 @@ class SAC:
         q_target = self._q_target(batch, alpha)
         q1, q2 = self.critic(batch.obs, batch.actions, self.dtype)
         critic_loss = 0.5 * (F.mse_loss(q1, q_target) + F.mse_loss(q2, q_target))
-        self.critic_optimizer.zero_grad(set_to_none=True)
+        clear_grads(self.critic_optimizer)
         critic_loss.backward()
-        self.critic_optimizer.step()
+        adam_step(self.critic_optimizer)
         return critic_loss.detach()
 
     def _update_actor(self, batch: Batch, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,16 +145,16 @@ class SAC:
             anchor_term = (torch.tanh(mean) - anchor_actions).square().mean()
         actor_loss = regularised_actor_loss(q, (alpha * log_prob - q).mean(), bc_term, anchor_term,
                                             self.cfg.bc_coef, self.cfg.anchor_coef)
-        self.actor_optimizer.zero_grad(set_to_none=True)
+        clear_grads(self.actor_optimizer)
         actor_loss.backward()
-        self.actor_optimizer.step()
+        adam_step(self.actor_optimizer)
         return actor_loss.detach(), log_prob.detach()
 
     def _update_alpha(self, log_prob: torch.Tensor) -> torch.Tensor:
         alpha_loss = -(self.log_alpha * (log_prob + self.target_entropy)).mean()
-        self.alpha_optimizer.zero_grad(set_to_none=True)
+        clear_grads(self.alpha_optimizer)
         alpha_loss.backward()
-        self.alpha_optimizer.step()
+        adam_step(self.alpha_optimizer)
         with torch.no_grad():
             if self.log_alpha_min is not None:
                 self.log_alpha.clamp_(min=self.log_alpha_min)

@@ -41,7 +41,7 @@ from rlcore.freeze import FreezeSchedule
 from rlcore.graphs import GraphedStep
 from rlcore.networks import TD3Actor, TwinCritic
 from rlcore.normalizer import RunningNormalizer
-from rlcore.optim import frozen_copy, make_adam, soft_update
+from rlcore.optim import adam_step, clear_grads, frozen_copy, make_adam, soft_update
 from rlcore.policy import DeployedPolicy
 from rlcore.precision import compute_dtype
 
@@ -136,9 +136,9 @@ class TD3:
         q_target = self._q_target(batch)
         q1, q2 = self.critic(batch.obs, batch.actions, self.dtype)
         critic_loss = F.mse_loss(q1, q_target) + F.mse_loss(q2, q_target)
-        self.critic_optimizer.zero_grad(set_to_none=True)
+        clear_grads(self.critic_optimizer)
         critic_loss.backward()
-        self.critic_optimizer.step()
+        adam_step(self.critic_optimizer)
         return critic_loss.detach()
 
     def _update_actor(self, batch: Batch) -> torch.Tensor:
@@ -155,9 +155,9 @@ class TD3:
             anchor_term = (actions - anchor_actions).square().mean()
         actor_loss = regularised_actor_loss(q1, -q1.mean(), bc_term, anchor_term, self.cfg.bc_coef,
                                             self.cfg.anchor_coef)
-        self.actor_optimizer.zero_grad(set_to_none=True)
+        clear_grads(self.actor_optimizer)
         actor_loss.backward()
-        self.actor_optimizer.step()
+        adam_step(self.actor_optimizer)
         return actor_loss.detach()
 
     def set_anchor(self) -> None:
