@@ -54,13 +54,13 @@ def _transitions(n: int, obs_dim: int, act_dim: int, seed: int = 0) -> dict[str,
 
 
 def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu", precision: str = "fp32",
-                   batch_size: int = 256) -> Callable[[int], None]:
+                   batch_size: int = 256, cuda_graphs: bool = False) -> Callable[[int], None]:
     """n -> run n of our gradient updates, each on a fresh batch (the runner's exact call)."""
     obs_dim, act_dim = data["obs"].shape[1], data["actions"].shape[1]
     buffer = BufferConfig(buffer_size=len(data["obs"]), batch_size=batch_size)
     net = NetConfig(net_arch=(256, 256))
     cls = SACConfig if algo == "sac" else TD3Config
-    cfg = cls(net=net, buffer=buffer, precision=precision)
+    cfg = cls(net=net, buffer=buffer, precision=precision, cuda_graphs=cuda_graphs)
     learner = build_algorithm(algo, obs_dim, -np.ones(act_dim, np.float32), np.ones(act_dim, np.float32), cfg,
                               device)
     replay = ReplayBuffer(obs_dim, act_dim, len(data["obs"]), device, seed=0)
@@ -168,6 +168,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="torch device for both sides: cpu, cuda, cuda:1, auto")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default). On a machine "
                         "another job also loads, 1 thread avoids OpenMP threads waiting on each other")
+    parser.add_argument("--cuda-graphs", action="store_true", help="CUDA: also time each precision with the "
+                        "update replayed from CUDA graphs")
     parser.add_argument("--profile", action="store_true",
                         help="CPU: also print the FLOPs of our update, the time its matrix products take (torch "
                         "profiler) and the machine's fp32 matrix-product peak, which bound the ratio")
@@ -182,6 +184,8 @@ def main() -> None:
         parser.error(f"--batch-sizes must be in [1, --buffer {args.buffer}]")
     if "bf16" in args.precisions and not bf16_supported(torch.device(args.device)):
         parser.error(f"--precisions bf16: {args.device} has no native bf16 arithmetic here")
+    if args.cuda_graphs and torch.device(args.device).type != "cuda":
+        parser.error("--cuda-graphs needs --device cuda")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -193,13 +197,15 @@ def main() -> None:
         for batch in args.batch_sizes:
             steps = max(args.blocks, args.samples // batch)
             burn_in = max(2, args.burn_in * 256 // batch)
-            runs = {p: ours_update_fn(algo, data, args.device, p, batch) for p in args.precisions}
+            variants = [(p, False) for p in args.precisions] + [(p, True) for p in args.precisions if args.cuda_graphs]
+            runs = {p + ("+graphs" if g else ""): ours_update_fn(algo, data, args.device, p, batch, g)
+                    for p, g in variants}
             runs["sb3"] = sb3_update_fn(algo, data, args.device, batch)
             rates = interleaved_rates(runs, steps, args.blocks, burn_in, args.device)
             sb3 = np.array(rates["sb3"])
             line = [f"{algo.upper()} batch {batch:>5}: SB3 {np.median(sb3):7.1f} upd/s "
                     f"{np.median(sb3) * batch:>9,.0f} samples/s"]
-            for p in args.precisions:
+            for p in (name for name in runs if name != "sb3"):
                 ours, ratios = np.array(rates[p]), np.array(rates[p]) / sb3
                 line.append(f"ours {p} {np.median(ours):7.1f} upd/s {np.median(ours) * batch:>9,.0f} samples/s "
                             f"ratio {np.median(ratios):4.2f}x ({ratios.min():.2f}-{ratios.max():.2f})")
