@@ -120,6 +120,9 @@ def build_parser() -> ArgumentParser:
                      help="gymnasium vector env kind (default sync: faster for 500 Hz envs)")
     run.add_argument("--seed", type=seed_type, default=0, help=_RUN["seed"] + " (default 0)")
     run.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 (default auto)")
+    run.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: torch's own, one per core). "
+                     "Use 1 when other jobs share the CPU: OpenMP threads waiting for a busy core slowed updates "
+                     "several-fold on a shared 2-core machine (README Benchmarks)")
     run.add_argument("--save-dir", default="runs/latest", help="output directory (default runs/latest)")
     run.add_argument("--resume-model", help="continue from a checkpoint.pt (counters, schedules, normaliser), or "
                      "warm-start from an SB3 .zip (networks, and the normaliser saved beside it; from timestep 0)")
@@ -379,6 +382,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.competition_only_eval and args.legacy_only_eval:
         raise UsageError("--competition-only-eval and --legacy-only-eval are mutually exclusive")
     device = resolve_device(args.device)
+    if args.threads < 0:
+        raise UsageError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     resume = warm = None
     if args.resume_model and args.resume_model.endswith(".zip"):

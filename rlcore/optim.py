@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -97,9 +97,19 @@ class FlatParameters:
 
 
 @torch.no_grad()
-def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """target <- target + tau (source - target) over all parameters in one fused call (Polyak)."""
-    torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
+def soft_update(targets: Sequence[torch.Tensor], sources: Sequence[torch.Tensor], tau: float) -> None:
+    """target <- target + tau (source - target) over all parameters in one fused call (Polyak).
+
+    Takes the parameter lists, looked up once by the algorithm: `module.parameters()` walks the module tree
+    on every call, which cost more than the lerp kernel itself on a CPU.
+    """
+    torch._foreach_lerp_(list(targets), list(sources), tau)
+
+
+def set_requires_grad(params: Sequence[torch.Tensor], requires_grad: bool) -> None:
+    """`module.requires_grad_(flag)` over an already looked-up parameter list (see soft_update)."""
+    for p in params:
+        p.requires_grad_(requires_grad)
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:

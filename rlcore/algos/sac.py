@@ -43,7 +43,7 @@ from rlcore.freeze import FreezeSchedule
 from rlcore.graphs import GraphedStep
 from rlcore.networks import SACActor, TwinCritic, squashed_sample
 from rlcore.normalizer import RunningNormalizer
-from rlcore.optim import adam_step, clear_grads, frozen_copy, make_adam, soft_update
+from rlcore.optim import adam_step, clear_grads, frozen_copy, make_adam, set_requires_grad, soft_update
 from rlcore.policy import DeployedPolicy
 from rlcore.precision import compute_dtype
 
@@ -65,6 +65,8 @@ class SAC:
         self.actor = SACActor(obs_dim, act_dim, cfg.net, cfg.log_std_min, cfg.log_std_max).to(device)
         self.critic = TwinCritic(obs_dim, act_dim, cfg.net).to(device)
         self.critic_target = frozen_copy(self.critic)
+        self._params = {name: list(getattr(self, name).parameters())  # looked up once (rlcore.optim.soft_update)
+                        for name in ("critic", "critic_target")}
         self.actor_optimizer = make_adam(self.actor.parameters(), cfg.learning_rate, device, cfg.cuda_graphs)
         self.critic_optimizer = make_adam(self.critic.parameters(), cfg.learning_rate, device, cfg.cuda_graphs)
         init = cfg.ent_coef_init if cfg.auto_entropy else max(cfg.ent_coef, 1e-30)
@@ -105,7 +107,7 @@ class SAC:
             if self.alpha_optimizer is not None:
                 out[metrics.ENT_COEF_LOSS] = self._update_alpha(log_prob)
         if target_step:
-            soft_update(self.critic_target, self.critic, self.cfg.tau)
+            soft_update(self._params["critic_target"], self._params["critic"], self.cfg.tau)
         return out
 
     def _trainable(self) -> tuple[bool, ...]:
@@ -132,9 +134,9 @@ class SAC:
     def _update_actor(self, batch: Batch, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_std = self.actor(batch.obs, self.dtype)
         actions, log_prob = squashed_sample(mean, log_std)
-        self.critic.requires_grad_(False)  # gradients flow to the action only (detail 3)
+        set_requires_grad(self._params["critic"], False)  # gradients flow to the action only (detail 3)
         q1, q2 = self.critic(batch.obs, actions, self.dtype)
-        self.critic.requires_grad_(True)
+        set_requires_grad(self._params["critic"], True)
         q = torch.minimum(q1, q2)
         bc_term = anchor_term = None
         if self.cfg.bc_coef > 0 and batch.demo is not None:  # detail 8

@@ -41,7 +41,7 @@ from rlcore.freeze import FreezeSchedule
 from rlcore.graphs import GraphedStep
 from rlcore.networks import TD3Actor, TwinCritic
 from rlcore.normalizer import RunningNormalizer
-from rlcore.optim import adam_step, clear_grads, frozen_copy, make_adam, soft_update
+from rlcore.optim import adam_step, clear_grads, frozen_copy, make_adam, set_requires_grad, soft_update
 from rlcore.policy import DeployedPolicy
 from rlcore.precision import compute_dtype
 
@@ -83,6 +83,8 @@ class TD3:
         self.actor_target = frozen_copy(self.actor)
         self.critic = TwinCritic(obs_dim, act_dim, cfg.net).to(device)
         self.critic_target = frozen_copy(self.critic)
+        self._params = {name: list(getattr(self, name).parameters())  # looked up once (rlcore.optim.soft_update)
+                        for name in ("actor", "actor_target", "critic", "critic_target")}
         self.actor_optimizer = make_adam(self.actor.parameters(), cfg.learning_rate, device, cfg.cuda_graphs)
         self.critic_optimizer = make_adam(self.critic.parameters(), cfg.learning_rate, device, cfg.cuda_graphs)
         self.policy = DeployedPolicy(self.normalizer, self.actor, action_low, action_high)
@@ -114,8 +116,8 @@ class TD3:
         if delayed:
             if actor_step:
                 out[metrics.ACTOR_LOSS] = self._update_actor(batch)
-                soft_update(self.actor_target, self.actor, self.cfg.tau)
-            soft_update(self.critic_target, self.critic, self.cfg.tau)
+                soft_update(self._params["actor_target"], self._params["actor"], self.cfg.tau)
+            soft_update(self._params["critic_target"], self._params["critic"], self.cfg.tau)
         return out
 
     def _trainable(self) -> tuple[bool, ...]:
@@ -142,10 +144,10 @@ class TD3:
         return critic_loss.detach()
 
     def _update_actor(self, batch: Batch) -> torch.Tensor:
-        self.critic.requires_grad_(False)  # gradients flow to the action only (detail 5)
+        set_requires_grad(self._params["critic"], False)  # gradients flow to the action only (detail 5)
         actions = self.actor(batch.obs, self.dtype)
         q1 = self.critic.q1(batch.obs, actions, self.dtype)
-        self.critic.requires_grad_(True)
+        set_requires_grad(self._params["critic"], True)
         bc_term = anchor_term = None
         if self.cfg.bc_coef > 0 and batch.demo is not None:  # detail 9
             bc_term = demo_mse(actions, batch.actions, batch.demo)
