@@ -149,6 +149,7 @@ OFF_POLICY = ["--learning-starts", "10", "--batch-size", "8"]
     (["--algo", "sac", *OFF_POLICY, "--cuda-graphs", "--device", "cpu"], "--cuda-graphs needs a CUDA device"),
     (["--algo", "td3", *OFF_POLICY, "--precision", "fp16"], "invalid choice: 'fp16'"),
     (["--algo", "td3", *OFF_POLICY, "--gradient-steps", "0"], "gradient_steps must be > 0"),
+    (["--algo", "td3", *OFF_POLICY, "--threads", "-1"], "--threads must be >= 0"),
 ])
 def test_bad_speed_flags_are_one_error_line(extra: list[str], message: str, tmp_path, capsys) -> None:
     assert run_cli(train.main, [*GENERIC, *extra, "--save-dir", str(tmp_path / "r")]) == 2
