@@ -47,12 +47,13 @@ from rlcore.cliutil import (
     run_cli,
     seed_type,
 )
-from rlcore.config import CONFIGS, BufferConfig, NetConfig, ObsNormConfig, config_to_dict, field_docs
+from rlcore.config import CONFIGS, PRECISIONS, BufferConfig, NetConfig, ObsNormConfig, config_to_dict, field_docs
 from rlcore.fileio import SaveDirLock, atomic_write, check_output_dir, remove_stale_temp_files
 from rlcore.gym_env import evaluate_over_seeds, make_gym_vec_env
 from rlcore.logger import RunLogger
 from rlcore.metrics import EVAL_MEAN_LENGTH, EVAL_MEAN_RETURN
 from rlcore.normstats import read_normalizer_stats
+from rlcore.precision import compute_dtype
 from rlcore.runner import Interrupted, RunConfig, Runner, check_box_spaces
 from rlcore.safepickle import reason
 from scoring.curves import read_metrics, render_learning_curve
@@ -119,6 +120,9 @@ def build_parser() -> ArgumentParser:
                      help="gymnasium vector env kind (default sync: faster for 500 Hz envs)")
     run.add_argument("--seed", type=seed_type, default=0, help=_RUN["seed"] + " (default 0)")
     run.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 (default auto)")
+    run.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: torch's own, one per core). "
+                     "Use 1 when other jobs share the CPU: OpenMP threads waiting for a busy core slowed updates "
+                     "several-fold on a shared 2-core machine (README Benchmarks)")
     run.add_argument("--save-dir", default="runs/latest", help="output directory (default runs/latest)")
     run.add_argument("--resume-model", help="continue from a checkpoint.pt (counters, schedules, normaliser), or "
                      "warm-start from an SB3 .zip (networks, and the normaliser saved beside it; from timestep 0)")
@@ -147,6 +151,13 @@ def build_parser() -> ArgumentParser:
     algo.add_argument("--vecnormalize-path", metavar="FILE", help="with --normalize-obs: start the normaliser from "
                       "these statistics (an SB3 vecnormalize.pkl, or a model's .meta.json); read only, never "
                       "written (every saved model carries its own statistics)")
+    algo.add_argument("--train-freq", type=int, help="TD3/SAC: " + _TD3["train_freq"] + " (default 1)")
+    algo.add_argument("--gradient-steps", type=int, help="TD3/SAC: " + _TD3["gradient_steps"] + " (default 1; "
+                      "with many envs and a large --batch-size, several per vector step)")
+    algo.add_argument("--precision", choices=PRECISIONS, help="TD3/SAC: " + _TD3["precision"] + " Taken from "
+                      "this flag, not from a --resume-model checkpoint (default fp32)")
+    algo.add_argument("--cuda-graphs", action="store_true", default=None, help="TD3/SAC, CUDA only: "
+                      + _TD3["cuda_graphs"])
     algo.add_argument("--actor-learning-starts", type=int, help="TD3/SAC: " + _TD3["actor_learning_starts"]
                       + " PPO: rollouts that train only the value function. (default 0; with --bc-weights "
                       f"{BC_ACTOR_LEARNING_STARTS['td3']} gradient steps, PPO {BC_ACTOR_LEARNING_STARTS['ppo']} "
@@ -259,7 +270,9 @@ def algo_config(args, algo: str, base=None):
                        ("n_epochs", "n_epochs"), ("gae_lambda", "gae_lambda"), ("clip_range", "clip_range"),
                        ("action_noise_sigma", "exploration_noise"), ("ent_coef", "ent_coef"),
                        ("ent_coef_min", "ent_coef_min"), ("actor_learning_starts", "actor_learning_starts"),
-                       ("bc_actor_coef", "bc_coef"), ("bc_anchor_coef", "anchor_coef")):
+                       ("bc_actor_coef", "bc_coef"), ("bc_anchor_coef", "anchor_coef"), ("train_freq", "train_freq"),
+                       ("gradient_steps", "gradient_steps"), ("precision", "precision"),
+                       ("cuda_graphs", "cuda_graphs")):
         if getattr(args, flag) is not None:
             top[name] = getattr(args, flag)
     buffer = {}
@@ -290,7 +303,8 @@ def _check_algo_flags(args, algo: str) -> None:
         raise UsageError("--ent-coef-auto applies to SAC only")
     if args.ent_coef_min is not None and algo != "sac":
         raise UsageError("--ent-coef-min applies to SAC only")
-    offpolicy_only = ("tau", "buffer_size", "learning_starts", "bc_actor_coef")
+    offpolicy_only = ("tau", "buffer_size", "learning_starts", "bc_actor_coef", "train_freq", "gradient_steps",
+                      "precision", "cuda_graphs")
     for flag in offpolicy_only:
         if algo == "ppo" and getattr(args, flag) is not None:
             raise UsageError(f"--{flag.replace('_', '-')} applies to TD3 and SAC, not PPO")
@@ -299,6 +313,16 @@ def _check_algo_flags(args, algo: str) -> None:
             raise UsageError(f"--{flag.replace('_', '-')} applies to PPO only")
     if args.action_noise_sigma is not None and algo != "td3":
         raise UsageError("--action-noise-sigma applies to TD3 only")
+
+
+def check_speed_flags(args, cfg, device: torch.device) -> None:
+    """--precision bf16 needs a device with native bf16, --cuda-graphs a CUDA device (UsageError otherwise)."""
+    if getattr(cfg, "cuda_graphs", False) and device.type != "cuda":
+        raise UsageError(f"--cuda-graphs needs a CUDA device; the run's device is {device}")
+    try:
+        compute_dtype(getattr(cfg, "precision", "fp32"), device)
+    except ValueError as exc:
+        raise UsageError(f"--precision bf16 on {device}: {exc}") from None
 
 
 def parse_net_arch(text: str) -> tuple[int, ...]:
@@ -358,6 +382,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.competition_only_eval and args.legacy_only_eval:
         raise UsageError("--competition-only-eval and --legacy-only-eval are mutually exclusive")
     device = resolve_device(args.device)
+    if args.threads < 0:
+        raise UsageError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     resume = warm = None
     if args.resume_model and args.resume_model.endswith(".zip"):
@@ -380,6 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if warm is not None:
         base = warm.config(base if base is not None else CONFIGS[args.algo]())
     cfg = apply_bc_flags(args, algo_config(args, args.algo, base), resuming=resume is not None)
+    check_speed_flags(args, cfg, device)
     if resume is not None:
         try:
             check_state_fits(resume, cfg, where=args.resume_model)

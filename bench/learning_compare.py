@@ -6,11 +6,15 @@ to --out as soon as it finishes (so a long sweep keeps its partial results); the
 printed at the end, or alone with --summary.
 
     python bench/learning_compare.py --suites pendulum_sac pendulum_td3 --seeds 0 1 2 --out runs/compare.jsonl
+    python bench/learning_compare.py --frameworks ours_bf16 --suites pendulum_sac   # our engine in bf16
+
+`ours_bf16` is our engine with `precision="bf16"` (TD3/SAC suites only), everything else the same.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -36,8 +40,10 @@ SUITES = {
 EVAL_SEED, EVAL_EPISODES = 1000, 10
 
 
-def run_ours(suite: str, seed: int) -> float:
+def run_ours(suite: str, seed: int, precision: str = "fp32") -> float:
     env_id, algo, steps, cfg, _ = SUITES[suite]
+    if precision != "fp32":
+        cfg = dataclasses.replace(cfg, precision=precision)
     torch.manual_seed(seed)
     np.random.seed(seed)
     env = make_gym_vec_env(env_id, 1)
@@ -89,17 +95,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suites", nargs="+", default=list(SUITES), choices=list(SUITES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--frameworks", nargs="+", default=["ours", "sb3"], choices=["ours", "sb3"])
+    parser.add_argument("--frameworks", nargs="+", default=["ours", "sb3"], choices=["ours", "ours_bf16", "sb3"])
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     parser.add_argument("--out", type=Path, default=Path("runs/learning_compare.jsonl"))
     parser.add_argument("--summary", action="store_true", help="only print the table of --out")
     args = parser.parse_args()
+    if "ours_bf16" in args.frameworks and any(SUITES[s][1] == "ppo" for s in args.suites):
+        parser.error("ours_bf16 applies to the TD3/SAC suites")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if not args.summary:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         for suite in args.suites:
             for seed in args.seeds:
                 for framework in args.frameworks:
                     start = time.time()
-                    score = (run_ours if framework == "ours" else run_sb3)(suite, seed)
+                    if framework == "sb3":
+                        score = run_sb3(suite, seed)
+                    else:
+                        score = run_ours(suite, seed, "bf16" if framework == "ours_bf16" else "fp32")
                     rec = {"suite": suite, "framework": framework, "seed": seed, "score": score,
                            "seconds": round(time.time() - start, 1)}
                     with args.out.open("a") as handle:

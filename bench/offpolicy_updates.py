@@ -1,12 +1,15 @@
 """Gradient updates per second, ours vs Stable-Baselines3, same hyper-parameters, same process.
 
-Both learners get a replay buffer pre-filled with the same random transitions and then run a fixed
-number of gradient steps at batch 256 with [256, 256] networks (the issue's setting). SB3 is timed
-through its own `train(gradient_steps, batch_size)` (which includes its per-step logging syncs);
-ours through `update(replay.sample(...))`, the runner's exact call. A burn-in is excluded, and the two
-take turns in blocks so both see the same machine conditions; the ratio is the median over blocks.
+Both learners get a replay buffer pre-filled with the same random transitions and then run gradient
+steps with [256, 256] networks at each batch size (the issue's setting is batch 256; 2048 and 8192 are
+FastTD3's large-batch regime). SB3 is timed through its own `train(gradient_steps, batch_size)` (which
+includes its per-step logging syncs); ours through `update(replay.sample(...))`, the runner's exact call,
+once per `--precisions` entry (fp32, and bf16 mixed precision where the device has it). A burn-in is
+excluded, and the sides take turns in blocks so all see the same machine conditions; each ratio is the
+median over blocks of ours / SB3 in the same turn. Each batch size gets the same number of samples per
+side (`--samples`), so larger batches run fewer updates.
 
-    python bench/offpolicy_updates.py --algos sac td3 --steps 2000 --obs-dim 89 --act-dim 12
+    python bench/offpolicy_updates.py --algos sac td3 --batch-sizes 256 2048 8192 --threads 1
     python bench/offpolicy_updates.py --profile    # + FLOPs, matrix-product time and the GEMM peak
 """
 
@@ -24,6 +27,7 @@ from rlcore.algos import build_algorithm
 from rlcore.buffers import ReplayBuffer
 from rlcore.cliutil import UsageError, resolve_device
 from rlcore.config import BufferConfig, NetConfig, SACConfig, TD3Config
+from rlcore.precision import bf16_supported
 
 
 class _BoxEnv(gym.Env):
@@ -49,12 +53,14 @@ def _transitions(n: int, obs_dim: int, act_dim: int, seed: int = 0) -> dict[str,
             "terminated": (rng.uniform(size=n) < 0.01).astype(np.float32)}
 
 
-def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu") -> Callable[[int], None]:
+def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu", precision: str = "fp32",
+                   batch_size: int = 256, cuda_graphs: bool = False) -> Callable[[int], None]:
     """n -> run n of our gradient updates, each on a fresh batch (the runner's exact call)."""
     obs_dim, act_dim = data["obs"].shape[1], data["actions"].shape[1]
-    buffer = BufferConfig(buffer_size=len(data["obs"]), batch_size=256)
+    buffer = BufferConfig(buffer_size=len(data["obs"]), batch_size=batch_size)
     net = NetConfig(net_arch=(256, 256))
-    cfg = SACConfig(net=net, buffer=buffer) if algo == "sac" else TD3Config(net=net, buffer=buffer)
+    cls = SACConfig if algo == "sac" else TD3Config
+    cfg = cls(net=net, buffer=buffer, precision=precision, cuda_graphs=cuda_graphs)
     learner = build_algorithm(algo, obs_dim, -np.ones(act_dim, np.float32), np.ones(act_dim, np.float32), cfg,
                               device)
     replay = ReplayBuffer(obs_dim, act_dim, len(data["obs"]), device, seed=0)
@@ -62,26 +68,27 @@ def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu") 
 
     def run(n: int) -> None:
         for _ in range(n):
-            learner.update(replay.sample(256).normalized(learner.normalizer))
+            learner.update(replay.sample(batch_size).normalized(learner.normalizer))
 
     return run
 
 
-def sb3_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu") -> Callable[[int], None]:
-    """n -> SB3's own `train(gradient_steps=n, batch_size=256)` (its per-step logging syncs included)."""
+def sb3_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu",
+                  batch_size: int = 256) -> Callable[[int], None]:
+    """n -> SB3's own `train(gradient_steps=n, batch_size)` (its per-step logging syncs included)."""
     from stable_baselines3 import SAC, TD3
     from stable_baselines3.common.logger import configure
 
     obs_dim, act_dim = data["obs"].shape[1], data["actions"].shape[1]
     cls = SAC if algo == "sac" else TD3
-    model = cls("MlpPolicy", _BoxEnv(obs_dim, act_dim), buffer_size=len(data["obs"]), batch_size=256,
+    model = cls("MlpPolicy", _BoxEnv(obs_dim, act_dim), buffer_size=len(data["obs"]), batch_size=batch_size,
                 policy_kwargs={"net_arch": [256, 256]}, device=device, seed=0)
     model.set_logger(configure(None, [""]))
     buf = model.replay_buffer
     for i in range(len(data["obs"])):
         buf.add(data["obs"][i:i + 1], data["next_obs"][i:i + 1], data["actions"][i:i + 1], data["rewards"][i:i + 1],
                 data["terminated"][i:i + 1].astype(bool), [{}])
-    return lambda n: model.train(gradient_steps=n, batch_size=256)
+    return lambda n: model.train(gradient_steps=n, batch_size=batch_size)
 
 
 def interleaved_rates(runs: dict[str, Callable[[int], None]], steps: int, blocks: int, burn_in: int,
@@ -147,14 +154,22 @@ def update_profile(algo: str, data: dict[str, np.ndarray], updates: int = 100) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algos", nargs="+", default=["sac", "td3"], choices=["sac", "td3"])
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[256])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"],
+                        help="our update's precision(s), each timed against SB3 (fp32) in the same turns")
+    parser.add_argument("--samples", type=int, default=512_000,
+                        help="timed samples per side and batch size (2000 updates at batch 256)")
     parser.add_argument("--blocks", type=int, default=10, help="turns each side takes (interleaved)")
-    parser.add_argument("--burn-in", type=int, default=200)
+    parser.add_argument("--burn-in", type=int, default=200, help="untimed updates per side at batch 256 "
+                        "(scaled down like the timed ones at larger batches)")
     parser.add_argument("--obs-dim", type=int, default=89)
     parser.add_argument("--act-dim", type=int, default=12)
     parser.add_argument("--buffer", type=int, default=20_000)
     parser.add_argument("--device", default="cpu", help="torch device for both sides: cpu, cuda, cuda:1, auto")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default). On a machine "
+                        "another job also loads, 1 thread avoids OpenMP threads waiting on each other")
+    parser.add_argument("--cuda-graphs", action="store_true", help="CUDA: also time each precision with the "
+                        "update replayed from CUDA graphs")
     parser.add_argument("--profile", action="store_true",
                         help="CPU: also print the FLOPs of our update, the time its matrix products take (torch "
                         "profiler) and the machine's fp32 matrix-product peak, which bound the ratio")
@@ -165,21 +180,36 @@ def main() -> None:
         parser.error(str(exc))
     if args.profile and args.device != "cpu":
         parser.error("--profile measures the CPU update; leave --device at cpu")
+    if any(b <= 0 or b > args.buffer for b in args.batch_sizes):
+        parser.error(f"--batch-sizes must be in [1, --buffer {args.buffer}]")
+    if "bf16" in args.precisions and not bf16_supported(torch.device(args.device)):
+        parser.error(f"--precisions bf16: {args.device} has no native bf16 arithmetic here")
+    if args.cuda_graphs and torch.device(args.device).type != "cuda":
+        parser.error("--cuda-graphs needs --device cuda")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     data = _transitions(args.buffer, args.obs_dim, args.act_dim)
     print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
-          f"obs {args.obs_dim}, act {args.act_dim}, "
-          f"batch 256, net [256, 256], {args.steps} timed updates after {args.burn_in} burn-in")
+          f"obs {args.obs_dim}, act {args.act_dim}, net [256, 256], {args.samples:,} timed samples per side and "
+          f"batch size, {args.blocks} turns")
     for algo in args.algos:
-        rates = interleaved_rates({"ours": ours_update_fn(algo, data, args.device),
-                                   "sb3": sb3_update_fn(algo, data, args.device)},
-                                  args.steps, args.blocks, args.burn_in, args.device)
-        ratios = np.array(rates["ours"]) / np.array(rates["sb3"])
-        print(f"{algo.upper()}: ours {np.median(rates['ours']):8.1f} upd/s | SB3 {np.median(rates['sb3']):8.1f} upd/s"
-              f" | ratio {np.median(ratios):5.2f}x (median of {len(ratios)} blocks, "
-              f"range {ratios.min():.2f}-{ratios.max():.2f})")
+        for batch in args.batch_sizes:
+            steps = max(args.blocks, args.samples // batch)
+            burn_in = max(2, args.burn_in * 256 // batch)
+            variants = [(p, False) for p in args.precisions] + [(p, True) for p in args.precisions if args.cuda_graphs]
+            runs = {p + ("+graphs" if g else ""): ours_update_fn(algo, data, args.device, p, batch, g)
+                    for p, g in variants}
+            runs["sb3"] = sb3_update_fn(algo, data, args.device, batch)
+            rates = interleaved_rates(runs, steps, args.blocks, burn_in, args.device)
+            sb3 = np.array(rates["sb3"])
+            line = [f"{algo.upper()} batch {batch:>5}: SB3 {np.median(sb3):7.1f} upd/s "
+                    f"{np.median(sb3) * batch:>9,.0f} samples/s"]
+            for p in (name for name in runs if name != "sb3"):
+                ours, ratios = np.array(rates[p]), np.array(rates[p]) / sb3
+                line.append(f"ours {p} {np.median(ours):7.1f} upd/s {np.median(ours) * batch:>9,.0f} samples/s "
+                            f"ratio {np.median(ratios):4.2f}x ({ratios.min():.2f}-{ratios.max():.2f})")
+            print(" | ".join(line), flush=True)
     if args.profile:
         peak = gemm_peak_gflops()
         print(f"fp32 256x256x256 matrix product: {peak:.0f} GFLOP/s")

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from rlcore.algos import Algorithm, build_algorithm
-from rlcore.config import CONFIGS, AlgoConfig, config_from_dict, config_to_dict
+from rlcore.config import CONFIGS, AlgoConfig, config_from_dict, config_to_dict, portable_config
 from rlcore.fileio import atomic_write
 from rlcore.safepickle import reason
 
@@ -213,15 +213,16 @@ def on_meta_device() -> Iterator[None]:
 
 
 def checkpoint_config(payload: dict[str, Any]) -> AlgoConfig:
-    """The algorithm config stored in a checkpoint."""
-    return config_from_dict(payload["algo"], payload["config"])
+    """The algorithm config stored in a checkpoint, its speed options (bf16, CUDA graphs) at their defaults: the
+    state is fp32 whatever the run used, so it loads on any device (rlcore.config.portable_config)."""
+    return portable_config(config_from_dict(payload["algo"], payload["config"]))
 
 
 def check_state_fits(payload: dict[str, Any], cfg: AlgoConfig | None = None, where: str = "checkpoint") -> None:
     """ValueError unless the checkpoint's algorithm state loads into the network `cfg` (default: the checkpoint's
     own config) describes: keys, tensor shapes, optimizer states, normaliser statistics. Tried on the meta
     device, so nothing is allocated."""
-    cfg = cfg if cfg is not None else checkpoint_config(payload)
+    cfg = portable_config(cfg) if cfg is not None else checkpoint_config(payload)  # meta runs no bf16
     low, high = (np.asarray(payload[k], np.float32) for k in ("action_low", "action_high"))
     try:
         with on_meta_device():

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ACTIVATIONS = ("relu", "tanh", "elu", "leaky_relu", "silu")
+PRECISIONS = ("fp32", "bf16")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -126,6 +127,13 @@ class TD3Config:
     """Weight of an MSE term pulling the actor's action on EVERY batch state towards a frozen copy of the
     warm-start actor (set_anchor), with the Q term scaled as for bc_coef: keeps a BC start from drifting off
     where no demonstration constrains it. 0 = off (SB3)."""
+    precision: str = "fp32"
+    """Arithmetic of the networks' hidden layers in the updates: fp32 (SB3), or bf16 mixed precision (bf16
+    products, fp32 weights, gradients, optimiser state, targets, heads and losses; rlcore/networks.py). Needs a
+    CPU with AVX512-BF16 / AMX or a bf16 GPU. Acting, evaluation, checkpoints and exports are fp32 either way."""
+    cuda_graphs: bool = False
+    """Capture the whole update (critic, actor, alpha, targets) in CUDA graphs and replay them (CUDA only):
+    removes the per-kernel launch cost that dominates small-network updates on a GPU. Off by default."""
 
     def __post_init__(self) -> None:
         _validate_common(self.learning_rate, self.gamma, self.tau)
@@ -138,6 +146,7 @@ class TD3Config:
         _check(self.actor_learning_starts >= 0, f"actor_learning_starts must be >= 0, got {self.actor_learning_starts}")
         _check(self.bc_coef >= 0, f"bc_coef must be >= 0, got {self.bc_coef}")
         _check(self.anchor_coef >= 0, f"anchor_coef must be >= 0, got {self.anchor_coef}")
+        _validate_speed(self.precision, self.cuda_graphs)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -180,6 +189,10 @@ class SACConfig:
     """Behaviour-cloning weight on demonstration rows in the actor loss (see TD3Config). 0 = off (SB3)."""
     anchor_coef: float = 0.0
     """Weight of the warm-start anchor on the deterministic action tanh(mean) (see TD3Config). 0 = off (SB3)."""
+    precision: str = "fp32"
+    """Arithmetic of the networks' hidden layers in the updates (see TD3Config): fp32 (SB3) or bf16."""
+    cuda_graphs: bool = False
+    """Capture the whole update in CUDA graphs (see TD3Config; CUDA only). Off by default."""
 
     def __post_init__(self) -> None:
         _validate_common(self.learning_rate, self.gamma, self.tau)
@@ -197,6 +210,7 @@ class SACConfig:
         _check(self.actor_learning_starts >= 0, f"actor_learning_starts must be >= 0, got {self.actor_learning_starts}")
         _check(self.bc_coef >= 0, f"bc_coef must be >= 0, got {self.bc_coef}")
         _check(self.anchor_coef >= 0, f"anchor_coef must be >= 0, got {self.anchor_coef}")
+        _validate_speed(self.precision, self.cuda_graphs)
 
     @property
     def auto_entropy(self) -> bool:
@@ -264,6 +278,11 @@ class PPOConfig:
         _check(self.target_kl is None or self.target_kl > 0, f"target_kl must be > 0, got {self.target_kl}")
 
 
+def _validate_speed(precision: str, cuda_graphs: bool) -> None:
+    _check(precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {precision!r}")
+    _check(isinstance(cuda_graphs, bool), f"cuda_graphs must be true or false, got {cuda_graphs!r}")
+
+
 def _validate_common(learning_rate: float, gamma: float, tau: float | None = None) -> None:
     _check(math.isfinite(learning_rate) and learning_rate > 0, f"learning_rate must be > 0, got {learning_rate}")
     _check_unit_interval("gamma", gamma)
@@ -283,6 +302,17 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 def config_from_dict(algo: str, data: dict[str, Any]) -> AlgoConfig:
     """Rebuild a config from `config_to_dict` output; unknown keys raise ValueError."""
     return _build(CONFIGS[algo], data)
+
+
+SPEED_FIELDS = ("precision", "cuda_graphs")
+"""Options of how fast a machine runs the updates, not of what is learned or stored (all state is fp32)."""
+
+
+def portable_config(cfg: AlgoConfig) -> AlgoConfig:
+    """`cfg` with the speed options at their defaults: a checkpoint trained in bf16 or with CUDA graphs loads,
+    evaluates, exports and resumes on any device; a resumed run takes them from its own flags."""
+    defaults = {name: f.default for f in dataclasses.fields(cfg) if (name := f.name) in SPEED_FIELDS}
+    return dataclasses.replace(cfg, **defaults) if defaults else cfg
 
 
 def _build(cls: type, data: dict[str, Any]) -> Any:

@@ -12,6 +12,16 @@ indices exactly as in SB3 (docs/sb3_zip.md section 2):
 
 All actors work in the normalised action space [-1, 1]; mapping onto env units is the deployed
 policy's job (rlcore.policy).
+
+Mixed precision (TD3/SAC `precision: bf16`): the training passes (`forward(..., dtype)` of the actors and the
+critic) run the HIDDEN layers in the compute dtype: each product's input, weight and bias are cast to bf16, the
+product accumulates in fp32 inside the kernel and rounds its output to bf16 (what torch.autocast does to a
+Linear). The parameters stay fp32 leaves and get fp32 gradients through the casts, so the optimiser, the targets
+and the Polyak averages never see bf16. The output heads (Q, the action mean and log std) run in fp32 on the
+fp32 copy of the last hidden activation: a bf16 Q of |Q| ~ 1000 would be rounded to a multiple of 4 or 8, which
+the TD error would then fit; the heads are ~1% of the FLOPs. `deterministic` (the deployed, exported and
+TorchScript path) is always fp32. With dtype fp32 a training pass runs exactly the ops of the module's
+Sequential (F.linear and the activation per layer), so fp32 results are bitwise those of `self.mu(obs)` etc.
 """
 
 from __future__ import annotations
@@ -57,15 +67,36 @@ def linear_layers(*modules: nn.Module) -> list[nn.Linear]:
     return [m for module in modules for m in module.modules() if isinstance(m, nn.Linear)]
 
 
+def hidden_pass(layers: tuple[nn.Linear, ...], activation, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """activation(Linear(x)) for each layer, with the products in `dtype`; the result is fp32.
+
+    fp32: the module's own ops. bf16: input, weight and bias cast per product (module docstring), the last
+    activation cast back to fp32 for the heads.
+    """
+    if dtype == torch.float32:
+        for layer in layers:
+            x = activation(F.linear(x, layer.weight, layer.bias))
+        return x
+    x = x.to(dtype)
+    for layer in layers:
+        x = activation(F.linear(x, layer.weight.to(dtype), layer.bias.to(dtype)))
+    return x.float()
+
+
 class TD3Actor(nn.Module):
     """Deterministic actor: tanh(mu(obs)) in [-1, 1]."""
 
     def __init__(self, obs_dim: int, act_dim: int, net: NetConfig) -> None:
         super().__init__()
         self.mu = mlp(obs_dim, net.net_arch, net.activation, act_dim, nn.Tanh)
+        self._hidden = tuple(linear_layers(self.mu)[:-1])  # a tuple: not registered, no second state_dict key
+        self._activation = _FUNCTIONAL[net.activation]
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.mu(obs)
+    @torch.jit.unused  # the training pass; TorchScript exports script `deterministic` only
+    def forward(self, obs: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The training pass: hidden layers in `dtype`, the head in fp32 (module docstring)."""
+        head = self.mu[-2]
+        return torch.tanh(F.linear(hidden_pass(self._hidden, self._activation, obs, dtype), head.weight, head.bias))
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         """The deployed action."""
@@ -87,20 +118,24 @@ class SACActor(nn.Module):
         self.log_std = nn.Linear(net.net_arch[-1], act_dim)
         self.log_std_min = log_std_min
         self.log_std_max = log_std_max
+        self._hidden = tuple(linear_layers(self.latent_pi))
+        self._activation = _FUNCTIONAL[net.activation]
 
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pre-squash mean and clamped log std."""
-        latent = self.latent_pi(obs)
-        log_std = self.log_std(latent).clamp(self.log_std_min, self.log_std_max)
-        return self.mu(latent), log_std
+    @torch.jit.unused  # the training pass; TorchScript exports script `deterministic` only
+    def forward(self, obs: torch.Tensor, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pre-squash mean and clamped log std (fp32), the hidden layers in `dtype` (module docstring)."""
+        latent = hidden_pass(self._hidden, self._activation, obs, dtype)
+        log_std = F.linear(latent, self.log_std.weight, self.log_std.bias).clamp(self.log_std_min, self.log_std_max)
+        return F.linear(latent, self.mu.weight, self.mu.bias), log_std
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         """The deployed action tanh(mean)."""
         return torch.tanh(self.mu(self.latent_pi(obs)))
 
-    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @torch.jit.unused
+    def sample(self, obs: torch.Tensor, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised squashed sample and its log-probability, shape (B, A) and (B,)."""
-        return squashed_sample(*self(obs))
+        return squashed_sample(*self(obs, dtype))
 
     def trunk(self) -> list[nn.Linear]:
         """latent_pi layers, then the mean head and the log-std head."""
@@ -129,21 +164,34 @@ def squashed_log_prob(u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor
 
 
 class TwinCritic(nn.Module):
-    """Two independent Q networks Q(obs, action) on cat([obs, action]) (SB3 ContinuousCritic)."""
+    """Two independent Q networks Q(obs, action) on cat([obs, action]) (SB3 ContinuousCritic).
+
+    The two networks run one after the other, not as one batched (stacked-weight) pass: on this project's CPU
+    the stacked pass was slower in fp32 and in bf16 (bench/stacked_critic.py: the batched products' backward
+    copies its transposed operands; README "Benchmarks").
+    """
 
     def __init__(self, obs_dim: int, act_dim: int, net: NetConfig) -> None:
         super().__init__()
         self.qf0 = mlp(obs_dim + act_dim, net.net_arch, net.activation, 1)
         self.qf1 = mlp(obs_dim + act_dim, net.net_arch, net.activation, 1)
+        self._hidden = (tuple(linear_layers(self.qf0)[:-1]), tuple(linear_layers(self.qf1)[:-1]))
+        self._activation = _FUNCTIONAL[net.activation]
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both Q values, each of shape (B,)."""
-        x = torch.cat([obs, action], dim=-1)
-        return self.qf0(x).squeeze(-1), self.qf1(x).squeeze(-1)
+    def _q(self, index: int, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        head = (self.qf0, self.qf1)[index][-1]
+        latent = hidden_pass(self._hidden[index], self._activation, x, dtype)
+        return F.linear(latent, head.weight, head.bias).squeeze(-1)
 
-    def q1(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, action: torch.Tensor,
+                dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both Q values (fp32), each of shape (B,); hidden layers in `dtype` (module docstring)."""
+        x = torch.cat([obs, action], dim=-1).to(dtype)  # cast once for both networks (a no-op in fp32)
+        return self._q(0, x, dtype), self._q(1, x, dtype)
+
+    def q1(self, obs: torch.Tensor, action: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """The first Q network alone, shape (B,) (TD3's actor loss needs no second critic)."""
-        return self.qf0(torch.cat([obs, action], dim=-1)).squeeze(-1)
+        return self._q(0, torch.cat([obs, action], dim=-1), dtype)
 
 
 class MlpExtractor(nn.Module):

@@ -36,7 +36,8 @@ class _ConstQ(nn.Module):
         self.q1, self.q2 = q1, q2
         self.seen_actions: torch.Tensor | None = None
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, dtype: torch.dtype = torch.float32
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         self.seen_actions = action
         return torch.full((len(obs),), self.q1), torch.full((len(obs),), self.q2)
 
@@ -46,7 +47,7 @@ class _ConstActor(nn.Module):
         super().__init__()
         self.value = value
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.full((len(obs), ACT), self.value)
 
 
@@ -144,11 +145,12 @@ def test_regularised_actor_loss_by_hand() -> None:
 class _PushQ(nn.Module):
     """A critic stand-in whose Q grows with the first action dim: a steady push away from any start."""
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, dtype: torch.dtype = torch.float32
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         q = 5.0 * action[:, 0]
         return q, q
 
-    def q1(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    def q1(self, obs: torch.Tensor, action: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return self(obs, action)[0]
 
 
@@ -427,3 +429,24 @@ def test_flat_clip_grad_norm_matches_torch() -> None:
         torch.testing.assert_close(norm, expected_norm)
         for p, copy in zip(model.parameters(), copies, strict=True):
             torch.testing.assert_close(p.grad, copy.grad)
+
+
+def test_lean_adam_step_is_bitwise_optimizer_step() -> None:
+    """adam_step / clear_grads replace Adam.step / zero_grad(set_to_none=True) in TD3/SAC: same kernels, same bits,
+    including a frozen parameter (no gradient: skipped, its moments untouched) and the first step (state created)."""
+    from rlcore.optim import adam_step, clear_grads, make_adam
+
+    def train(lean: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+        optimizer = make_adam(model.parameters(), 1e-2, torch.device("cpu"))
+        for i in range(5):
+            model[0].bias.requires_grad_(i not in (0, 3))  # frozen at first (its state comes later) and once more
+            model(torch.randn(16, 3)).square().mean().backward()
+            adam_step(optimizer) if lean else optimizer.step()
+            clear_grads(optimizer) if lean else optimizer.zero_grad(set_to_none=True)
+            assert all(p.grad is None for p in model.parameters())
+        moments = [t for s in optimizer.state.values() for t in (s["exp_avg"], s["exp_avg_sq"], s["step"])]
+        return [p.detach().clone() for p in model.parameters()] + moments
+
+    assert all(torch.equal(a, b) for a, b in zip(train(True), train(False), strict=True))

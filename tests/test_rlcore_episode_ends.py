@@ -75,7 +75,8 @@ def test_replay_holds_true_final_obs_and_terminated_only_on_terminations() -> No
 class _ConstQ(nn.Module):
     """A target critic giving min(Q1', Q2') = 3 everywhere."""
 
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor, dtype: torch.dtype = torch.float32
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.full((len(obs),), 3.0), torch.full((len(obs),), 5.0)
 
 

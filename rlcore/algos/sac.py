@@ -20,6 +20,9 @@ Implementation details:
 8. Optional BC regularisation on demonstration rows, as TD3's detail 9 (the sampled action is cloned).
 9. Optional warm-start anchor, as TD3's detail 10, on the deterministic action tanh(mean) (anchoring the
    sample would also penalise the policy's spread, fighting the entropy term).
+10. `precision` bf16 and `cuda_graphs`: as TD3's details 11 and 12 (the log-probability and the entropy
+   terms are computed in fp32 from the fp32 heads). alpha is one device tensor changed in place, so a
+   captured step reads the current value.
 
 Metrics: train/critic_loss, train/actor_loss, train/ent_coef, train/ent_coef_loss (auto only).
 """
@@ -37,10 +40,12 @@ from rlcore.algos.td3 import demo_mse, regularised_actor_loss
 from rlcore.buffers import Batch
 from rlcore.config import SACConfig
 from rlcore.freeze import FreezeSchedule
+from rlcore.graphs import GraphedStep
 from rlcore.networks import SACActor, TwinCritic, squashed_sample
 from rlcore.normalizer import RunningNormalizer
-from rlcore.optim import frozen_copy, make_adam, soft_update
+from rlcore.optim import adam_step, clear_grads, frozen_copy, make_adam, set_requires_grad, soft_update
 from rlcore.policy import DeployedPolicy
+from rlcore.precision import compute_dtype
 
 
 class SAC:
@@ -54,16 +59,21 @@ class SAC:
         act_dim = len(action_low)
         self.cfg = cfg
         self.device = device
+        self.dtype = compute_dtype(cfg.precision, device)  # detail 10
+        self.graphs = GraphedStep(self._step, device) if cfg.cuda_graphs else None
         self.normalizer = RunningNormalizer((obs_dim,), cfg.obs_norm, device)
         self.actor = SACActor(obs_dim, act_dim, cfg.net, cfg.log_std_min, cfg.log_std_max).to(device)
         self.critic = TwinCritic(obs_dim, act_dim, cfg.net).to(device)
         self.critic_target = frozen_copy(self.critic)
-        self.actor_optimizer = make_adam(self.actor.parameters(), cfg.learning_rate, device)
-        self.critic_optimizer = make_adam(self.critic.parameters(), cfg.learning_rate, device)
+        self._params = {name: list(getattr(self, name).parameters())  # looked up once (rlcore.optim.soft_update)
+                        for name in ("critic", "critic_target")}
+        self.actor_optimizer = make_adam(self.actor.parameters(), cfg.learning_rate, device, cfg.cuda_graphs)
+        self.critic_optimizer = make_adam(self.critic.parameters(), cfg.learning_rate, device, cfg.cuda_graphs)
         init = cfg.ent_coef_init if cfg.auto_entropy else max(cfg.ent_coef, 1e-30)
         self.log_alpha = torch.tensor(math.log(init), device=device, requires_grad=cfg.auto_entropy)
         self.alpha = self.log_alpha.detach().exp()
-        self.alpha_optimizer = make_adam([self.log_alpha], cfg.learning_rate, device) if cfg.auto_entropy else None
+        self.alpha_optimizer = (make_adam([self.log_alpha], cfg.learning_rate, device, cfg.cuda_graphs)
+                                if cfg.auto_entropy else None)
         self.target_entropy = float(cfg.target_entropy if cfg.target_entropy is not None else -act_dim)
         self.log_alpha_min = math.log(cfg.ent_coef_min) if cfg.ent_coef_min else None
         self.policy = DeployedPolicy(self.normalizer, self.actor, action_low, action_high)
@@ -80,69 +90,84 @@ class SAC:
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Critic step, actor step, alpha step, then (every interval) the target update."""
         self.n_updates += 1
-        alpha = self.alpha
+        actor_step = self.n_updates > self.cfg.actor_learning_starts  # detail 7
+        target_step = self.n_updates % self.cfg.target_update_interval == 0
+        if self.graphs is not None:  # the variant names everything that changes the captured ops
+            return self.graphs(batch, (actor_step, target_step, self.anchor is not None, self._trainable()),
+                               actor_step, target_step)
+        return self._step(batch, actor_step, target_step)
+
+    def _step(self, batch: Batch, actor_step: bool, target_step: bool) -> dict[str, torch.Tensor]:
+        """The update's tensor work once its Python-side decisions are made (what a CUDA graph captures)."""
+        alpha = self.alpha.clone()  # the value before this update's alpha step (detail 5; alpha changes in place)
         out = {metrics.CRITIC_LOSS: self._update_critic(batch, alpha), metrics.ENT_COEF: alpha}
-        if self.n_updates > self.cfg.actor_learning_starts:  # detail 7
+        if actor_step:
             actor_loss, log_prob = self._update_actor(batch, alpha)
             out[metrics.ACTOR_LOSS] = actor_loss
             if self.alpha_optimizer is not None:
                 out[metrics.ENT_COEF_LOSS] = self._update_alpha(log_prob)
-        if self.n_updates % self.cfg.target_update_interval == 0:
-            soft_update(self.critic_target, self.critic, self.cfg.tau)
+        if target_step:
+            soft_update(self._params["critic_target"], self._params["critic"], self.cfg.tau)
         return out
+
+    def _trainable(self) -> tuple[bool, ...]:
+        """Which actor parameters train now (the freeze schedule changes it, and with it the captured step)."""
+        return tuple(p.requires_grad for p in self.actor.parameters())
 
     @torch.no_grad()
     def _q_target(self, batch: Batch, alpha: torch.Tensor) -> torch.Tensor:
         """y = r + gamma (1 - terminated) (min Q'(s', a') - alpha log pi(a'|s')), a' ~ pi(s') (detail 2)."""
-        next_actions, next_log_prob = self.actor.sample(batch.next_obs)
-        q1_next, q2_next = self.critic_target(batch.next_obs, next_actions)
+        next_actions, next_log_prob = self.actor.sample(batch.next_obs, self.dtype)
+        q1_next, q2_next = self.critic_target(batch.next_obs, next_actions, self.dtype)
         soft_q_next = torch.minimum(q1_next, q2_next) - alpha * next_log_prob
         return batch.rewards + self.cfg.gamma * (1.0 - batch.terminated) * soft_q_next
 
     def _update_critic(self, batch: Batch, alpha: torch.Tensor) -> torch.Tensor:
         q_target = self._q_target(batch, alpha)
-        q1, q2 = self.critic(batch.obs, batch.actions)
+        q1, q2 = self.critic(batch.obs, batch.actions, self.dtype)
         critic_loss = 0.5 * (F.mse_loss(q1, q_target) + F.mse_loss(q2, q_target))
-        self.critic_optimizer.zero_grad(set_to_none=True)
+        clear_grads(self.critic_optimizer)
         critic_loss.backward()
-        self.critic_optimizer.step()
+        adam_step(self.critic_optimizer)
         return critic_loss.detach()
 
     def _update_actor(self, batch: Batch, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_std = self.actor(batch.obs)
+        mean, log_std = self.actor(batch.obs, self.dtype)
         actions, log_prob = squashed_sample(mean, log_std)
-        self.critic.requires_grad_(False)  # gradients flow to the action only (detail 3)
-        q1, q2 = self.critic(batch.obs, actions)
-        self.critic.requires_grad_(True)
+        set_requires_grad(self._params["critic"], False)  # gradients flow to the action only (detail 3)
+        q1, q2 = self.critic(batch.obs, actions, self.dtype)
+        set_requires_grad(self._params["critic"], True)
         q = torch.minimum(q1, q2)
         bc_term = anchor_term = None
         if self.cfg.bc_coef > 0 and batch.demo is not None:  # detail 8
             bc_term = demo_mse(actions, batch.actions, batch.demo)
         if self.cfg.anchor_coef > 0 and self.anchor is not None:  # detail 9
             with torch.no_grad():
-                anchor_actions = self.anchor.deterministic(batch.obs)
+                anchor_actions = torch.tanh(self.anchor(batch.obs, self.dtype)[0])
             anchor_term = (torch.tanh(mean) - anchor_actions).square().mean()
         actor_loss = regularised_actor_loss(q, (alpha * log_prob - q).mean(), bc_term, anchor_term,
                                             self.cfg.bc_coef, self.cfg.anchor_coef)
-        self.actor_optimizer.zero_grad(set_to_none=True)
+        clear_grads(self.actor_optimizer)
         actor_loss.backward()
-        self.actor_optimizer.step()
+        adam_step(self.actor_optimizer)
         return actor_loss.detach(), log_prob.detach()
 
     def _update_alpha(self, log_prob: torch.Tensor) -> torch.Tensor:
         alpha_loss = -(self.log_alpha * (log_prob + self.target_entropy)).mean()
-        self.alpha_optimizer.zero_grad(set_to_none=True)
+        clear_grads(self.alpha_optimizer)
         alpha_loss.backward()
-        self.alpha_optimizer.step()
+        adam_step(self.alpha_optimizer)
         with torch.no_grad():
             if self.log_alpha_min is not None:
                 self.log_alpha.clamp_(min=self.log_alpha_min)
-            self.alpha = self.log_alpha.exp()
+            self.alpha.copy_(self.log_alpha.exp())
         return alpha_loss.detach()
 
     def set_anchor(self) -> None:
         """Keep a frozen copy of the current actor (a warm start) as the anchor of detail 9."""
         self.anchor = frozen_copy(self.actor)
+        if self.graphs is not None:
+            self.graphs.reset()
 
     def set_freeze(self, n_layers: int, until_step: int) -> FreezeSchedule:
         """Freeze the first n Linear layers of latent_pi, then the mean and log-std heads."""
@@ -174,7 +199,9 @@ class SAC:
             self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
-            self.alpha = self.log_alpha.exp()
+            self.alpha.copy_(self.log_alpha.exp())
+        if self.graphs is not None:  # the captured steps hold the optimiser state tensors just replaced
+            self.graphs.reset()
         self.normalizer.load_state_dict(state["normalizer"])
         self.n_updates = state["n_updates"]
         if state["freeze"] is not None:

@@ -19,6 +19,11 @@ Implementation details:
    anchor_coef > 0 the actor loss adds anchor_coef * MSE(pi(s), pi_anchor(s)) over EVERY batch row, Q scaled
    as in 9. The demonstration term constrains only demonstration states; this one keeps the fine-tuned actor
    near its start wherever the critic's early, uninformed gradient would push it.
+11. `precision` bf16: the hidden layers of every network pass in the update run as bf16 products; weights,
+   gradients, Adam state, targets, Polyak averages, the Q and action heads and the losses stay fp32
+   (rlcore/networks.py). Acting (`explore`) and the deployed policy are fp32.
+12. `cuda_graphs`: the update after the Python-side decisions (delayed step or not, actor started or not) is
+   replayed from one CUDA graph per variant (rlcore/graphs.py); Adam is built capturable for it.
 
 Metrics: train/critic_loss every update; train/actor_loss on delayed steps.
 """
@@ -33,10 +38,12 @@ from rlcore import metrics
 from rlcore.buffers import Batch
 from rlcore.config import TD3Config
 from rlcore.freeze import FreezeSchedule
+from rlcore.graphs import GraphedStep
 from rlcore.networks import TD3Actor, TwinCritic
 from rlcore.normalizer import RunningNormalizer
-from rlcore.optim import frozen_copy, make_adam, soft_update
+from rlcore.optim import adam_step, clear_grads, frozen_copy, make_adam, set_requires_grad, soft_update
 from rlcore.policy import DeployedPolicy
+from rlcore.precision import compute_dtype
 
 
 def demo_mse(actions: torch.Tensor, targets: torch.Tensor, demo: torch.Tensor) -> torch.Tensor:
@@ -69,13 +76,17 @@ class TD3:
         act_dim = len(action_low)
         self.cfg = cfg
         self.device = device
+        self.dtype = compute_dtype(cfg.precision, device)  # detail 11
+        self.graphs = GraphedStep(self._step, device) if cfg.cuda_graphs else None  # detail 12
         self.normalizer = RunningNormalizer((obs_dim,), cfg.obs_norm, device)
         self.actor = TD3Actor(obs_dim, act_dim, cfg.net).to(device)
         self.actor_target = frozen_copy(self.actor)
         self.critic = TwinCritic(obs_dim, act_dim, cfg.net).to(device)
         self.critic_target = frozen_copy(self.critic)
-        self.actor_optimizer = make_adam(self.actor.parameters(), cfg.learning_rate, device)
-        self.critic_optimizer = make_adam(self.critic.parameters(), cfg.learning_rate, device)
+        self._params = {name: list(getattr(self, name).parameters())  # looked up once (rlcore.optim.soft_update)
+                        for name in ("actor", "actor_target", "critic", "critic_target")}
+        self.actor_optimizer = make_adam(self.actor.parameters(), cfg.learning_rate, device, cfg.cuda_graphs)
+        self.critic_optimizer = make_adam(self.critic.parameters(), cfg.learning_rate, device, cfg.cuda_graphs)
         self.policy = DeployedPolicy(self.normalizer, self.actor, action_low, action_high)
         self.freeze: FreezeSchedule | None = None
         self.anchor: TD3Actor | None = None
@@ -92,13 +103,26 @@ class TD3:
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One critic step and, every `policy_delay` calls, one actor step plus target updates."""
         self.n_updates += 1
+        delayed = self.n_updates % self.cfg.policy_delay == 0
+        actor_step = delayed and self.n_updates > self.cfg.actor_learning_starts  # detail 8
+        if self.graphs is not None:  # detail 12: the variant names everything that changes the captured ops
+            return self.graphs(batch, (delayed, actor_step, self.anchor is not None, self._trainable()),
+                               delayed, actor_step)
+        return self._step(batch, delayed, actor_step)
+
+    def _step(self, batch: Batch, delayed: bool, actor_step: bool) -> dict[str, torch.Tensor]:
+        """The update's tensor work once its Python-side decisions are made (what a CUDA graph captures)."""
         out = {metrics.CRITIC_LOSS: self._update_critic(batch)}
-        if self.n_updates % self.cfg.policy_delay == 0:
-            if self.n_updates > self.cfg.actor_learning_starts:  # detail 8
+        if delayed:
+            if actor_step:
                 out[metrics.ACTOR_LOSS] = self._update_actor(batch)
-                soft_update(self.actor_target, self.actor, self.cfg.tau)
-            soft_update(self.critic_target, self.critic, self.cfg.tau)
+                soft_update(self._params["actor_target"], self._params["actor"], self.cfg.tau)
+            soft_update(self._params["critic_target"], self._params["critic"], self.cfg.tau)
         return out
+
+    def _trainable(self) -> tuple[bool, ...]:
+        """Which actor parameters train now (the freeze schedule changes it, and with it the captured step)."""
+        return tuple(p.requires_grad for p in self.actor.parameters())
 
     @torch.no_grad()
     def _q_target(self, batch: Batch) -> torch.Tensor:
@@ -106,41 +130,43 @@ class TD3:
         cfg = self.cfg
         noise = (torch.randn_like(batch.actions) * cfg.target_policy_noise).clamp(
             -cfg.target_noise_clip, cfg.target_noise_clip)
-        next_actions = (self.actor_target(batch.next_obs) + noise).clamp(-1.0, 1.0)
-        q1_next, q2_next = self.critic_target(batch.next_obs, next_actions)
+        next_actions = (self.actor_target(batch.next_obs, self.dtype) + noise).clamp(-1.0, 1.0)
+        q1_next, q2_next = self.critic_target(batch.next_obs, next_actions, self.dtype)
         return batch.rewards + cfg.gamma * (1.0 - batch.terminated) * torch.minimum(q1_next, q2_next)
 
     def _update_critic(self, batch: Batch) -> torch.Tensor:
         q_target = self._q_target(batch)
-        q1, q2 = self.critic(batch.obs, batch.actions)
+        q1, q2 = self.critic(batch.obs, batch.actions, self.dtype)
         critic_loss = F.mse_loss(q1, q_target) + F.mse_loss(q2, q_target)
-        self.critic_optimizer.zero_grad(set_to_none=True)
+        clear_grads(self.critic_optimizer)
         critic_loss.backward()
-        self.critic_optimizer.step()
+        adam_step(self.critic_optimizer)
         return critic_loss.detach()
 
     def _update_actor(self, batch: Batch) -> torch.Tensor:
-        self.critic.requires_grad_(False)  # gradients flow to the action only (detail 5)
-        actions = self.actor(batch.obs)
-        q1 = self.critic.q1(batch.obs, actions)
-        self.critic.requires_grad_(True)
+        set_requires_grad(self._params["critic"], False)  # gradients flow to the action only (detail 5)
+        actions = self.actor(batch.obs, self.dtype)
+        q1 = self.critic.q1(batch.obs, actions, self.dtype)
+        set_requires_grad(self._params["critic"], True)
         bc_term = anchor_term = None
         if self.cfg.bc_coef > 0 and batch.demo is not None:  # detail 9
             bc_term = demo_mse(actions, batch.actions, batch.demo)
         if self.cfg.anchor_coef > 0 and self.anchor is not None:  # detail 10
             with torch.no_grad():
-                anchor_actions = self.anchor(batch.obs)
+                anchor_actions = self.anchor(batch.obs, self.dtype)
             anchor_term = (actions - anchor_actions).square().mean()
         actor_loss = regularised_actor_loss(q1, -q1.mean(), bc_term, anchor_term, self.cfg.bc_coef,
                                             self.cfg.anchor_coef)
-        self.actor_optimizer.zero_grad(set_to_none=True)
+        clear_grads(self.actor_optimizer)
         actor_loss.backward()
-        self.actor_optimizer.step()
+        adam_step(self.actor_optimizer)
         return actor_loss.detach()
 
     def set_anchor(self) -> None:
         """Keep a frozen copy of the current actor (a warm start) as the anchor of detail 10."""
         self.anchor = frozen_copy(self.actor)
+        if self.graphs is not None:
+            self.graphs.reset()
 
     def set_freeze(self, n_layers: int, until_step: int) -> FreezeSchedule:
         """Freeze the first n Linear layers of the actor (mu); the target copy follows the actor."""
@@ -168,6 +194,8 @@ class TD3:
         self.critic_target.load_state_dict(state["critic_target"])
         self.actor_optimizer.load_state_dict(state["actor_optimizer"])
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        if self.graphs is not None:  # the captured steps hold the optimiser state tensors just replaced
+            self.graphs.reset()
         self.normalizer.load_state_dict(state["normalizer"])
         self.n_updates = state["n_updates"]
         if state["freeze"] is not None:

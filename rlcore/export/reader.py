@@ -282,7 +282,7 @@ def load_zip_weights(algo: Algorithm, model: SB3Zip, *, actor_only: bool = False
     if algo.name == "sac" and model.log_ent_coef is not None and algo.cfg.auto_entropy:
         with torch.no_grad():
             algo.log_alpha.fill_(model.log_ent_coef)
-            algo.alpha = algo.log_alpha.exp()
+            algo.alpha.copy_(algo.log_alpha.exp())  # in place: a captured update step reads this tensor
         loaded.append("entropy coefficient")
     return loaded
 
