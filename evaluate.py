@@ -105,8 +105,14 @@ def load_model(path: str, device: str, env_id: str | None = None, deterministic:
         payload = read_weights_only(Path(path), device, "model")  # one read: a BC payload or a checkpoint
         if is_bc(payload):
             bc_payload = check_bc(payload, path)
-            settings = {"action_mode": bc_payload.get("action_mode") or "torque"}
+            settings = {"action_mode": bc_payload.get("action_mode") or "torque",
+                        "action_repeat": bc_payload.get("action_repeat") or 1}
             _check_widths(path, bc_payload["obs_dim"], bc_payload["action_dim"], settings["action_mode"], env_id)
+            if bc_payload.get("command") is not None:  # the controller and limits its demonstrations ran
+                settings["command"] = _prepared(CommandOptions.from_dict(bc_payload["command"]), path)
+            elif settings["action_mode"] == "command" and env_id is None:
+                raise ValueError(f"{path} acts in command mode but does not say over which controller (a BC actor "
+                                 "of an older bc.train): train it again from its bc.record dataset")
             label = f"BC {bc_payload['algo']} actor"
             return _act(bc_policy(bc_payload, device), deterministic), label, bc_payload, settings
         payload = check_checkpoint(payload, path)
@@ -121,9 +127,19 @@ def load_model(path: str, device: str, env_id: str | None = None, deterministic:
         raise UsageError(f"--model: cannot load on device {device!r}: {exc}".splitlines()[0]) from None
     settings = {"action_mode": meta.get("action_mode", "torque"), "action_repeat": meta.get("action_repeat", 1)}
     if meta.get("command") is not None:  # the controller files and limits the run trained with
-        settings["command"] = CommandOptions.from_dict(meta["command"])
+        settings["command"] = _prepared(CommandOptions.from_dict(meta["command"]), path)
     label = f"{payload['algo']} @ {payload['runner'].get('timesteps', 0)} steps"
     return _act(policy, deterministic), label, payload, settings
+
+
+def _prepared(command: CommandOptions, path: str) -> CommandOptions:
+    """`command` with its controller and macro files found and read now (ValueError naming `path` if they cannot
+    be: a download that is unavailable here, a file gone), not at the first episode."""
+    try:
+        command.prepare()
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{path}: its command-mode controller cannot be loaded: {str(exc).splitlines()[0]}") from None
+    return command
 
 
 def _check_widths(path: str, obs_dim: int, act_dim: int, action_mode: str, env_id: str | None,

@@ -16,7 +16,9 @@ or an identity one without normalisation; it is saved with the weights and becom
 
 Payload (a torch.save dict, written atomically): format "bc_actor", version, algo, state_dict (only the entries
 warm start loads, keys relative to algo.actor for td3/sac and algo.model for ppo), obs_dim, action_dim, net_arch,
-activation, action_mode, normalizer (state_dict), normalize_obs, epochs, train_loss, val_loss, dataset.
+activation, action_mode, normalizer (state_dict), normalize_obs, epochs, train_loss, val_loss, dataset, and what
+the recording ran with, when the dataset says (None otherwise): action_repeat, and in command mode `command` (the
+CommandOptions as dataclasses.asdict: the controller the actions command, and their limits).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from envs.command import CommandOptions
 from rlcore.checkpoint import on_meta_device, read_weights_only
 from rlcore.config import ACTIVATIONS, CONFIGS, NetConfig, ObsNormConfig
 from rlcore.fileio import atomic_write
@@ -175,7 +178,8 @@ def train_bc(obs: np.ndarray, actions: np.ndarray, cfg: BCConfig, device: torch.
     return result
 
 
-def make_payload(result: BCResult, cfg: BCConfig, *, action_mode: str | None, dataset: str = "") -> dict:
+def make_payload(result: BCResult, cfg: BCConfig, *, action_mode: str | None, dataset: str = "",
+                 action_repeat: int | None = None, command: dict | None = None) -> dict:
     """The saved BC file's contents (module docstring)."""
     return {
         "format": BC_FORMAT, "version": BC_VERSION, "algo": cfg.algo,
@@ -186,7 +190,7 @@ def make_payload(result: BCResult, cfg: BCConfig, *, action_mode: str | None, da
         "normalize_obs": cfg.normalize_obs, "epochs": cfg.epochs,
         "train_loss": result.train_losses[-1] if result.train_losses else None,
         "val_loss": result.val_losses[-1] if result.val_losses else None,
-        "dataset": dataset,
+        "dataset": dataset, "action_repeat": action_repeat, "command": command,
     }
 
 
@@ -234,6 +238,11 @@ def _check_payload(payload: dict) -> None:
         raise ValueError("state_dict must map names to tensors")
     if not (payload.get("action_mode") is None or isinstance(payload["action_mode"], str)):
         raise ValueError("action_mode must be a string or null")
+    repeat = payload.get("action_repeat")
+    if not (repeat is None or (type(repeat) is int and repeat >= 1)):
+        raise ValueError(f"action_repeat must be an integer >= 1 or null, got {repeat!r}"[:200])
+    if payload.get("command") is not None:
+        CommandOptions.from_dict(payload["command"])
     with on_meta_device():
         actor = build_actor(payload["algo"], payload["obs_dim"], payload["action_dim"], net)
         _, unexpected = actor.load_state_dict(state, strict=False)

@@ -3,19 +3,24 @@
 A file always has `observations` (N, D) and `actions` (N, A): the BC inputs and labels, actions in the action
 mode's [-1, 1] space. Recorded rollouts (bc/rollouts.py) add real transitions: `next_observations`, `rewards`,
 `terminated` (and `truncated`, `executed_actions`: the noisy action the env actually ran). Mocap datasets
-(bc/mocap_dataset.py) have no transitions. String metadata (`action_mode`, `reward_profile`) is stored as
-0-d unicode arrays, so every file loads with allow_pickle=False.
+(bc/mocap_dataset.py) have no transitions. String metadata (`action_mode`, `reward_profile`, and in command mode
+`command`: the walking controller's options as JSON) is stored as 0-d unicode arrays and `action_repeat` as a 0-d
+integer, so every file loads with allow_pickle=False.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from envs.command import CommandOptions
 from rlcore.fileio import atomic_write
 
+MAX_ACTION_REPEAT = 1000
+"""Largest action repeat a file may declare (a 5000-step episode has 5 decisions at 1000)."""
 TRANSITION_KEYS = ("next_observations", "rewards", "terminated")
 """All present (real transitions) or none (observation/action pairs only)."""
 
@@ -35,6 +40,10 @@ class Demos:
     terminated: np.ndarray | None
     action_mode: str | None
     reward_profile: str | None
+    action_repeat: int | None = None
+    """Physics steps per recorded action, when recorded."""
+    command: dict | None = None
+    """Command mode: the CommandOptions the recording ran (dataclasses.asdict form), when recorded."""
 
     @property
     def has_transitions(self) -> bool:
@@ -57,6 +66,28 @@ def _text(npz: np.lib.npyio.NpzFile, key: str, path: Path) -> str | None:
         raise ValueError(f"{path}: {key} must be a string (a 0-d unicode array), got {value.dtype} of shape "
                          f"{value.shape}")
     return str(value)
+
+
+def _repeat(npz: np.lib.npyio.NpzFile, path: Path) -> int | None:
+    if "action_repeat" not in npz.files:
+        return None
+    value = npz["action_repeat"]
+    if value.ndim != 0 or value.dtype.kind not in "iu" or not 1 <= int(value) <= MAX_ACTION_REPEAT:
+        raise ValueError(f"{path}: action_repeat must be a 0-d integer in [1, {MAX_ACTION_REPEAT}]")
+    return int(value)
+
+
+def _command(text: str | None, path: Path) -> dict | None:
+    """The recorded command options, checked by building them (a path they name is read only when an env is made)."""
+    if text is None:
+        return None
+    try:
+        doc = json.loads(text)
+        CommandOptions.from_dict(doc)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: command is not a valid set of command-mode options: "
+                         f"{str(exc).splitlines()[0][:200]}") from None
+    return doc
 
 
 F32_MAX = float(np.finfo(np.float32).max)
@@ -112,6 +143,8 @@ def load_demos(path: str | Path, *, obs_dim: int | None = None, act_dim: int | N
         except Exception as exc:  # a damaged member: zip, header or size errors
             raise ValueError(f"{path}: a member cannot be read ({exc.__class__.__name__})") from None
         action_mode, reward_profile = _text(npz, "action_mode", path), _text(npz, "reward_profile", path)
+        action_repeat = _repeat(npz, path)
+        command = _command(_text(npz, "command", path), path)
 
     obs, actions = arrays["observations"], arrays["actions"]
     if obs.ndim != 2 or actions.ndim != 2:
@@ -140,4 +173,5 @@ def load_demos(path: str | Path, *, obs_dim: int | None = None, act_dim: int | N
             raise ValueError(f"{path}: {key} must have shape {shape}, got {arrays[key].shape}")
     f32 = {k: v.astype(np.float32) for k, v in arrays.items()}
     return Demos(path, f32["observations"], f32["actions"], f32.get("executed_actions"),
-                 f32.get("next_observations"), f32.get("rewards"), f32.get("terminated"), action_mode, reward_profile)
+                 f32.get("next_observations"), f32.get("rewards"), f32.get("terminated"), action_mode, reward_profile,
+                 action_repeat, command)

@@ -15,13 +15,15 @@ for all of them).
 
 Saved keys: observations, actions, executed_actions, rewards, next_observations, terminated, truncated,
 task_one_hot, episode_index (rows); episode_tasks, episode_seeds, episode_lengths, episode_returns,
-episode_terminated (per episode); action_mode, action_repeat, pd_scale, reward_profile, noise, policy.
+episode_terminated (per episode); action_mode, action_repeat, pd_scale, reward_profile, noise, policy; in command
+mode `command`, the CommandOptions as JSON text (what bc.train hands on, so the BC actor knows its controller).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,7 +37,7 @@ from envs.wrappers import DEFAULT_PD_SCALE
 Policy = Callable[[np.ndarray], np.ndarray]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RecordOptions:
     """Env settings and executed-action noise of a recording; ValueError on bad values."""
 
@@ -64,7 +66,7 @@ class RecordOptions:
             raise ValueError(f"noise seed must be >= 0, got {self.noise_seed}")
 
 
-@dataclass
+@dataclasses.dataclass
 class Episode:
     """One recorded episode: per-step rows and its summary."""
 
@@ -160,4 +162,5 @@ def rollout_arrays(episodes: Sequence[Episode], options: RecordOptions, policy_l
         "reward_profile": np.array(options.reward_profile),
         "noise": np.float64(options.noise),
         "policy": np.array(policy_label),
+        **({} if options.command is None else {"command": np.array(json.dumps(dataclasses.asdict(options.command)))}),
     }

@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = train_bc(demos.observations, demos.actions, cfg, device)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    save_bc(out, make_payload(result, cfg, action_mode=action_mode, dataset=str(args.dataset)))
+    save_bc(out, make_payload(result, cfg, action_mode=action_mode, dataset=str(args.dataset),
+                              action_repeat=demos.action_repeat, command=demos.command))
     print(f"wrote {out} in {time.perf_counter() - start:.1f}s")
     return 0
 

@@ -137,8 +137,19 @@ class CommandOptions:
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> CommandOptions:
         """Options from `dataclasses.asdict` output, e.g. a run's metadata["command"] (evaluating a command-mode
-        checkpoint needs the controller and macro it was trained with)."""
+        checkpoint needs the controller and macro it was trained with). TypeError or ValueError unless every field
+        has its type (the document may come from someone else's file)."""
+        if not isinstance(doc, Mapping):
+            raise TypeError(f"command options must be a mapping, got {type(doc).__name__}")
         fields = dict(doc)
+        for name in ("controller", "controller_config", "macro", "robot", "walk_params"):
+            if not (fields.get(name) is None or isinstance(fields[name], str)):
+                raise TypeError(f"{name} must be a string or null")
+        for name in ("macro_trigger", "macro_reward"):
+            if not (fields.get(name) is None or isinstance(fields[name], Mapping)):
+                raise TypeError(f"{name} must be a mapping or null")
+        if fields.get("macro_trigger") is None:
+            fields.pop("macro_trigger", None)
         if isinstance(fields.get("macro_reward"), Mapping):
             fields["macro_reward"] = MacroReward(**fields["macro_reward"])
         if isinstance(fields.get("macro_trigger"), Mapping):

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+import bc.record
+import bc.train
 import evaluate
+from bc.dataset import load_demos
 from rlcore.cliutil import run_cli
 from scoring.harness import episode_seed
 from scoring.harness import evaluate as harness_evaluate
@@ -58,6 +61,33 @@ def test_bad_walk_params_for_the_striker_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: --walk-params:") and err.count("\n") == 1
     assert run_cli(evaluate.main, ["--policy", "stand", "--walk-params", str(bad)]) == 2
+
+
+def test_a_bc_actor_of_striker_demos_knows_its_controller_and_repeat(tmp_path, capsys):
+    """bc.record -> bc.train hands the command options and the action repeat on, so evaluate.py plays the BC actor
+    over the walk engine at the recorded repeat; a command-mode BC actor without them is one error line."""
+    demos, actor = tmp_path / "demos.npz", tmp_path / "bc.pt"
+    assert run_cli(bc.record.main, ["--policy", "striker", "--action-mode", "command", "--action-repeat", "5",
+                                    "--tasks", "goalie_penalty_kick", "--seeds", "0", "--max-episode-steps", "100",
+                                    "--out", str(demos)]) == 0
+    recorded = load_demos(demos)
+    assert recorded.action_repeat == 5 and recorded.command["controller"] == "walk"
+    assert len(recorded) == 20  # 100 physics steps at 5 per decision
+    assert run_cli(bc.train.main, ["--dataset", str(demos), "--epochs", "1", "--out", str(actor)]) == 0
+    payload = torch.load(actor, weights_only=True)
+    assert payload["action_repeat"] == 5 and payload["command"] == recorded.command
+    capsys.readouterr()
+    argv = ["--model", str(actor), "--tasks", "goalie_penalty_kick", "--episodes", "1", "--eval-seeds", "0",
+            "--max-episode-steps", "100", "--sim", "fast"]
+    assert run_cli(evaluate.main, argv) == 0
+    assert "length 100 " in capsys.readouterr().err
+    _, _, _, settings = evaluate.load_model(str(actor), "cpu")
+    assert settings["action_repeat"] == 5 and settings["command"].walk
+    payload["command"] = None
+    torch.save(payload, actor)
+    assert run_cli(evaluate.main, argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --model:") and "over which controller" in err and err.count("\n") == 1
 
 
 @pytest.mark.slow
