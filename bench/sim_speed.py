@@ -9,7 +9,9 @@
 2. pd: decisions/s of the pd action mode with action repeat 10 through make_env (official: PDAction +
    ActionRepeat; fast: the fused loop), the stand controller acting, per task.
 3. workers: env-steps/s (summed over envs) of make_vec_env with 8 fast envs in one process vs sharded over
-   2 worker processes, torque mode, random actions.
+   2 processes (this one steps the first shard, one worker process the other), random actions: torque mode
+   at 500 Hz (a round trip per physics step) and pd mode with action repeat 10 (decisions/s, ten physics
+   steps per round trip).
 Each pair is timed `--repeats` times taking turns (the machine's speed drifts); the median ratio and the
 range are printed. A measurement is CPU-bound: run it on an otherwise idle machine.
 """
@@ -138,15 +140,22 @@ def _vector_block(vec, steps: int) -> Timed:
     return run
 
 
-def bench_workers(steps: int, repeats: int, n_envs: int) -> float:
+def bench_workers(steps: int, repeats: int, n_envs: int) -> list[float]:
+    """1 vs 2 stepping processes at 500 Hz torque (one env step per round trip) and in the pd mode with action
+    repeat 10 (ten physics steps per round trip, as training with --action-repeat 10 steps them)."""
     tasks = [TASK_NAMES[i % 3] for i in range(n_envs)]
-    one, two = make_vec_env(tasks, sim="fast"), make_vec_env(tasks, sim="fast", workers=2)
-    try:
-        return _turns(f"{n_envs} fast envs: 1 -> 2 worker processes", _vector_block(one, steps),
-                      _vector_block(two, steps), repeats, "steps/s")
-    finally:
-        one.close()
-        two.close()
+    ratios = []
+    for mode, repeat, unit, block in (("torque", 1, "steps/s", steps), ("pd", 10, "decisions/s", max(steps // 5, 1))):
+        one = make_vec_env(tasks, sim="fast", action_mode=mode, action_repeat=repeat)
+        two = make_vec_env(tasks, sim="fast", action_mode=mode, action_repeat=repeat, workers=2)
+        try:
+            ratios.append(_turns(f"{n_envs} fast envs {mode} repeat {repeat}: 1 -> 2 processes",
+                                 _vector_block(one, block), _vector_block(two, block), repeats,
+                                 unit))
+        finally:
+            one.close()
+            two.close()
+    return ratios
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["torque", "pd", "workers"], help="run one measurement only")
     parser.add_argument("--steps", type=int, default=3000, help="env steps per torque block (default 3000)")
     parser.add_argument("--decisions", type=int, default=300, help="decisions per pd block (default 300)")
-    parser.add_argument("--vector-steps", type=int, default=400, help="vector steps per workers block (default 400)")
+    parser.add_argument("--vector-steps", type=int, default=400,
+                        help="vector steps per workers block (default 400; a fifth of that in pd mode)")
     parser.add_argument("--n-envs", type=int, default=8, help="envs in the workers measurement (default 8)")
     parser.add_argument("--repeats", type=int, default=3, help="timed blocks per side (default 3)")
     parser.add_argument("--actions", choices=["zero", "stand"], default="zero",

@@ -7,10 +7,14 @@ returned. One function, `step_envs`, does the stepping for both forms, so they c
 
 * `BatchVectorEnv`: one process; writes every env's outputs into preallocated arrays (no per-step copies
   of the batch, no gymnasium space iteration).
-* `ShardedVectorEnv`: the envs split into contiguous shards, one worker process per shard (one per core
-  is the point). Actions, observations, rewards and flags travel through shared memory; the pipe carries
-  one short message per worker per step and the per-env info dicts (empty under LeanInfo except at an
-  episode's end). The env thunks are sent with cloudpickle, so closures work under the spawn start method.
+* `ShardedVectorEnv`: the envs split into contiguous shards over `workers` processes (one per core is the
+  point): the calling process steps the first shard itself while one worker process per other shard steps
+  its own. A sleeping process takes a few hundred microseconds to hand a step over and back on a VM, as long
+  as eight envs take to step; with the first shard at home that wait overlaps the caller's own stepping
+  instead of adding to it (docs/fast_simulation.md has the figures). Actions, observations, rewards and flags
+  travel through shared memory; the pipe carries one short message per worker per step and the per-env info
+  dicts (empty under LeanInfo except at an episode's end). The env thunks are sent with cloudpickle, so
+  closures work under the spawn start method.
 """
 
 from __future__ import annotations
@@ -185,25 +189,26 @@ def _worker(pipe: Any, thunks_blob: bytes, start: int, stop: int, memory_name: s
 
 
 class ShardedVectorEnv(_Batched):
-    """N envs split over `workers` processes (module docstring); env order and seeding as in BatchVectorEnv."""
+    """N envs split over `workers` processes, this one included (module docstring); env order and seeding as in
+    BatchVectorEnv."""
 
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], workers: int, context: str = "spawn") -> None:
         if not env_fns:
             raise ValueError("a vector env needs at least one env")
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= len(env_fns):
             raise ValueError(f"workers must be an integer in [1, n_envs={len(env_fns)}], got {workers!r}")
-        probe = env_fns[0]()
-        single_obs, single_action, metadata = probe.observation_space, probe.action_space, probe.metadata
-        probe.close()
         n = len(env_fns)
-        self._setup(single_obs, single_action, n, metadata)
-        self._shared = _Shared(n, single_obs.shape, single_obs.dtype, single_action.shape, single_action.dtype)
         bounds = np.linspace(0, n, workers + 1).round().astype(int)
         self._shards = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        ctx = mp.get_context(context)
-        self._pipes, self._processes = [], []
+        self._pipes, self._processes, self._own = [], [], []
         try:
-            for start, stop in self._shards:
+            self._own = [fn() for fn in env_fns[:self._shards[0][1]]]
+            first = self._own[0]
+            single_obs, single_action = first.observation_space, first.action_space
+            self._setup(single_obs, single_action, n, first.metadata)
+            self._shared = _Shared(n, single_obs.shape, single_obs.dtype, single_action.shape, single_action.dtype)
+            ctx = mp.get_context(context)
+            for start, stop in self._shards[1:]:
                 parent, child = ctx.Pipe()
                 blob = cloudpickle.dumps(list(env_fns[start:stop]))
                 process = ctx.Process(target=_worker, daemon=True,
@@ -234,20 +239,34 @@ class ShardedVectorEnv(_Batched):
             raise RuntimeError(f"vector env worker failed: {errors[0].splitlines()[0]}")
         return infos
 
+    def _own_then_gather(self, work: Callable[[], EnvInfos]) -> EnvInfos:
+        """Run this process's shard while the workers run theirs, then collect theirs (always, so the pipes stay
+        in step even when the own shard raises); infos in env order."""
+        try:
+            own = work()
+        finally:
+            others = self._gather()
+        return own + others
+
     def reset(self, *, seed: int | Sequence[int] | None = None,
               options: dict | None = None) -> tuple[np.ndarray, dict]:
         seeds = _seed_list(seed, self.num_envs)
-        for pipe, (start, stop) in zip(self._pipes, self._shards, strict=True):
+        for pipe, (start, stop) in zip(self._pipes, self._shards[1:], strict=True):
             pipe.send(("reset", (seeds[start:stop], options)))
-        infos = self._gather()
-        return self._shared.arrays["obs"].copy(), self._aggregate(infos)
+        stop = self._shards[0][1]
+        obs = self._shared.arrays["obs"]
+        infos = self._own_then_gather(lambda: reset_envs(self._own, seeds[:stop], obs[:stop], options))
+        return obs.copy(), self._aggregate(infos)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         a = self._shared.arrays
         a["actions"][:] = self._check_actions(actions)
         for pipe in self._pipes:
             pipe.send(("step", None))
-        infos = self._gather()
+        stop = self._shards[0][1]
+        infos = self._own_then_gather(lambda: step_envs(self._own, a["actions"][:stop], a["obs"][:stop],
+                                                        a["rewards"][:stop], a["terminated"][:stop],
+                                                        a["truncated"][:stop]))
         return (a["obs"].copy(), a["rewards"].copy(), a["terminated"].copy(), a["truncated"].copy(),
                 self._aggregate(infos))
 
@@ -262,6 +281,9 @@ class ShardedVectorEnv(_Batched):
             process.join(timeout=5)
             if process.is_alive():
                 process.terminate()
+        for env in getattr(self, "_own", []):
+            env.close()
+        self._own = []
         shared = getattr(self, "_shared", None)
         if shared is not None:
             shared.memory.close()

@@ -82,6 +82,35 @@ def test_sharded_worker_error_is_one_line_and_closes():
         env.close()
 
 
+def test_an_error_in_the_callers_own_shard_keeps_the_workers_in_step():
+    """The first shard steps in this process: its error propagates as itself, the workers' answers to that step
+    are still collected, so the next step pairs each request with its own answer."""
+    class _BrokenOnce(_Counter):
+        failed = False
+
+        def step(self, action):
+            if not _BrokenOnce.failed:
+                _BrokenOnce.failed = True
+                raise ValueError("own boom")
+            return super().step(action)
+
+    env = ShardedVectorEnv([lambda: _BrokenOnce(0, 3), lambda: _Counter(1, 3)], workers=2)
+    reference = BatchVectorEnv([lambda: _Counter(0, 3), lambda: _Counter(1, 3)])
+    try:
+        env.reset(seed=0)
+        reference.reset(seed=0)
+        with pytest.raises(ValueError, match="own boom"):
+            env.step(np.zeros((2, 1), np.float32))
+        reference.step(np.zeros((2, 1), np.float32))  # the worker's env took that step too
+        reference.envs[0].t -= 1  # the broken env did not
+        for t in range(4):
+            actions = np.full((2, 1), 0.5 * t, np.float32)
+            _assert_same(reference.step(actions), env.step(actions))
+    finally:
+        env.close()
+        reference.close()
+
+
 def test_bad_workers_and_actions_are_value_errors():
     with pytest.raises(ValueError, match="workers"):
         ShardedVectorEnv(_fns([2, 2]), workers=3)
