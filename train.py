@@ -491,8 +491,8 @@ def run_training(args, argv: list[str], *, env, evaluate, metadata: dict, descri
         evaluate = track_evaluations(evaluate, save_dir, best, history)
     try:
         runner = Runner(algo, env, run, save_dir=save_dir, evaluate=evaluate, logger=RunLogger(save_dir),
-                        metadata=metadata, resume=resume)
-    except ValueError as exc:  # a saved replay buffer that does not fit
+                        metadata=metadata, resume=resume, tracker=best)
+    except ValueError as exc:  # a saved replay buffer or best-model state that does not fit
         raise UsageError(f"--resume-model: {exc}") from None
     except RuntimeError as exc:  # a buffer too large for the device's memory
         raise UsageError(f"cannot allocate the {'rollout' if algo.on_policy else 'replay'} buffer: {reason(exc)}; "

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -48,6 +49,15 @@ EvalFn = Callable[[object, int], dict[str, float]]
 
 CheckpointHook = Callable[[Path], None]
 """Called after each checkpoint with its path (e.g. to export SB3 zips beside it)."""
+
+
+class RunTracker(Protocol):
+    """State a caller keeps across the run's evaluations (e.g. its best scores) that a resumed run must continue:
+    saved in every checkpoint (plain types), given back on resume."""
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 class Interrupted(Exception):
@@ -134,7 +144,8 @@ class Runner:
 
     def __init__(self, algo, env: gym.vector.VectorEnv, run: RunConfig, *, save_dir: Path | None = None,
                  evaluate: EvalFn | None = None, logger: RunLogger | None = None, metadata: dict | None = None,
-                 on_checkpoint: CheckpointHook | None = None, resume: dict | None = None) -> None:
+                 on_checkpoint: CheckpointHook | None = None, resume: dict | None = None,
+                 tracker: RunTracker | None = None) -> None:
         self.algo = algo
         self.env = env
         self.run = run
@@ -143,6 +154,7 @@ class Runner:
         self.logger = logger or RunLogger(None, verbose=False)
         self.metadata = metadata or {}
         self.on_checkpoint = on_checkpoint
+        self.tracker = tracker
         self.device = algo.device
         self.n_envs = env.num_envs
         self.obs_dim, self.action_low, self.action_high = check_box_spaces(env)
@@ -350,6 +362,8 @@ class Runner:
                  "episode_returns": list(self.episode_returns), "episode_lengths": list(self.episode_lengths)}
         if self.rollout is not None:  # the minibatch order of the next rollouts (the replay saves its own)
             state["rollout_generator"] = self.rollout.generator.get_state()
+        if self.tracker is not None:
+            state["tracker"] = self.tracker.state_dict()
         return state
 
     def _restore(self, checkpoint: dict) -> None:
@@ -362,6 +376,8 @@ class Runner:
         self.episode_lengths.extend(state.get("episode_lengths", []))
         if self.rollout is not None and state.get("rollout_generator") is not None:
             self.rollout.generator.set_state(state["rollout_generator"])
+        if self.tracker is not None and state.get("tracker") is not None:
+            self.tracker.load_state_dict(state["tracker"])  # ValueError when it is not the tracker's own
         if checkpoint.get("replay") is not None and self.replay is not None:
             self.replay.load_state_dict(checkpoint["replay"])
         set_rng_state(checkpoint["rng"])

@@ -13,11 +13,14 @@ evaluated with, and a submission folder):
     or S_overall in a legacy-only run)
 It returns `eval/best_S_overall` and `eval_comp/best_comp_total_sum`: the best INCLUDING this evaluation (the
 seed logged the best before it, -inf at the first evaluation). pd and command runs write `.pt` TorchScript
-modules under the same names instead of zips.
+modules under the same names instead of zips. The best scores, their timesteps and files are part of every
+checkpoint (state_dict / load_state_dict, through the runner's tracker), so a resumed run replaces a best model
+only with a better one.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +98,27 @@ class BestModels:
                                 + ", ".join(str(p) for p in self.paths[score]))
             logged[BEST_LOG_KEYS[score]] = self.best[score]
         return logged, messages
+
+    def state_dict(self) -> dict:
+        """The best scores, their timesteps and files (plain types: part of the run's checkpoint)."""
+        return {"best": dict(self.best), "best_at": dict(self.best_at),
+                "paths": {score: [str(path) for path in paths] for score, paths in self.paths.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a checkpoint's state_dict(), so a resumed run replaces a best model only with a better one;
+        ValueError unless it has that shape (the checkpoint may come from someone else)."""
+        if not (isinstance(state, dict) and set(state) == {"best", "best_at", "paths"}
+                and all(isinstance(state[key], dict) and set(state[key]) <= set(BEST_LOG_KEYS) for key in state)):
+            raise ValueError("the best-model state must map the tracked scores to their best, timestep and files")
+        best, best_at, paths = state["best"], state["best_at"], state["paths"]
+        if not (set(best) == set(best_at) == set(paths)
+                and all(type(v) in (int, float) and math.isfinite(v) for v in best.values())
+                and all(type(v) is int and v >= 0 for v in best_at.values())
+                and all(isinstance(v, list) and all(isinstance(p, str) for p in v) for v in paths.values())):
+            raise ValueError("the best-model state holds a non-finite score, a bad timestep or a bad file list")
+        self.best = {score: float(value) for score, value in best.items()}
+        self.best_at = dict(best_at)
+        self.paths = {score: [Path(p) for p in files] for score, files in paths.items()}
 
     def _write(self, kind: str, timestep: int, scores: dict[str, float]) -> Path:
         return write_run_model(self.save_dir, kind, self.algo, self.metadata, action_low=self.action_low,

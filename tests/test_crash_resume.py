@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 import train
 from rlcore.checkpoint import load_checkpoint
@@ -78,9 +79,7 @@ def test_resume_sweeps_the_temporaries_a_killed_writer_left(tmp_path, capsys) ->
     assert load_checkpoint(save / "checkpoint.pt")["runner"]["timesteps"] == 200
 
 
-@pytest.mark.xfail(strict=True, reason="train.py builds BestModels afresh on resume, so the first evaluation after "
-                   "a resume always counts as a new best; the redesign issue (14) restores them from the run")
-def test_resumed_soccer_run_keeps_its_best_models(tmp_path, monkeypatch) -> None:
+def test_resumed_soccer_run_keeps_its_best_models(tmp_path, monkeypatch, capsys) -> None:
     """Scripted evaluation scores (0.5 * distance - 0.3 on kick_to_target): -0.1 at 120, 0.2 at 240, then, after
     the resume, -0.3 at 360. The best model stays the one of timestep 240."""
     scores = iter([0.4, 1.0, 0.0])
@@ -105,3 +104,10 @@ def test_resumed_soccer_run_keeps_its_best_models(tmp_path, monkeypatch) -> None
         best = json.loads((save / f"{name}.meta.json").read_text())
         assert best["timesteps"] == 240, name
         assert best["evaluation"]["comp_eval/C_overall"] == pytest.approx(0.2), name
+    tampered = torch.load(save / "checkpoint.pt", weights_only=True)
+    tampered["runner"]["tracker"]["best"]["comp_eval/C_overall"] = float("nan")
+    torch.save(tampered, save / "checkpoint.pt")
+    capsys.readouterr()
+    assert run_cli(train.main, [*argv, "--total-timesteps", "480", "--resume-model", str(save / "checkpoint.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --resume-model:") and "best-model state" in err and err.count("\n") == 1
