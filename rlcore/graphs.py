@@ -1,4 +1,4 @@
-"""CUDA graphs for the off-policy update (config `cuda_graphs`, STYLE rule 25): capture once, replay per update.
+"""CUDA graphs for the off-policy update (config `cuda_graphs`, off by default): capture once, replay per update.
 
 An update of small networks on a GPU is bound by kernel launches (a SAC update is a few hundred small
 kernels), not by arithmetic; a CUDA graph replays all of them with one launch (LeanRL's lever). The
