@@ -36,6 +36,7 @@ from rlcore.fileio import atomic_write, check_output_dir, check_output_file
 from rlcore.gym_env import evaluate_over_seeds
 from scoring.harness import MAX_EPISODES, Policy, ProgressPrinter, episode_seed, evaluate, format_table, result_to_json
 from scoring.video import record_video
+from skills.residual import RESIDUAL_KEY, residual_wrapper
 from skills.striker import StrikerPolicy, striker_config, striker_settings
 from submission import check_run_metadata, env_spaces, load_zip_policy
 
@@ -128,6 +129,8 @@ def load_model(path: str, device: str, env_id: str | None = None, deterministic:
     settings = {"action_mode": meta.get("action_mode", "torque"), "action_repeat": meta.get("action_repeat", 1)}
     if meta.get("command") is not None:  # the controller files and limits the run trained with
         settings["command"] = _prepared(CommandOptions.from_dict(meta["command"]), path)
+    if meta.get(RESIDUAL_KEY) is not None:  # its actions correct the striker's commands
+        settings["outer"] = residual_wrapper(meta[RESIDUAL_KEY], settings["action_repeat"])
     label = f"{payload['algo']} @ {payload['runner'].get('timesteps', 0)} steps"
     return _act(policy, deterministic), label, payload, settings
 

@@ -61,6 +61,7 @@ from scoring.eval_metrics import competition_metrics, legacy_metrics
 from scoring.harness import MAX_EPISODES
 from scoring.harness import evaluate as evaluate_soccer
 from scoring.legacy import LEGACY_STEPS_WEIGHT
+from skills.residual import RESIDUAL_KEY, residual_wrapper
 from submission import MODEL_FILES, WarmStart, real_action_bounds
 from submission.best import BestModels, write_run_model
 
@@ -104,7 +105,7 @@ _CMD = field_docs(CommandOptions)
 _MACRO = field_docs(MacroReward)
 MACRO_REWARD_FLAGS = ("macro_reward_radius", "macro_reward_alignment_threshold", "macro_reward_cap")
 COMMAND_FLAGS = ("low_level_controller", "controller_config", "command_limits", "gait_threshold", "macro",
-                 "walk_params",
+                 "walk_params", "residual_striker",
                  "macro_reward_bonus", *MACRO_REWARD_FLAGS)
 """Flags of the command action mode only."""
 
@@ -198,6 +199,10 @@ def build_parser() -> ArgumentParser:
                         "SaiResearch/booster_soccer_models; needs huggingface_hub)")
     soccer.add_argument("--walk-params", metavar="PATH", help="with --low-level-controller walk: the walk engine's "
                         "parameter file (default: the shipped envs/walk_params.json)")
+    soccer.add_argument("--residual-striker", type=finite_float, metavar="SCALE",
+                        help="with --low-level-controller walk: residual RL over the scripted striker; the walking "
+                        "command is the striker's plus SCALE x the policy's action (in (0, 2]; 0.3 corrects without "
+                        "overriding), so an untrained policy plays about the striker (skills/residual.py)")
     soccer.add_argument("--controller-config", metavar="PATH", help="command mode: the controller's YAML config "
                         "(default: the .yaml with the same stem next to --low-level-controller)")
     soccer.add_argument("--command-limits", metavar="VX,VY,YAW", help="command mode: the speeds of a command of 1, "
@@ -362,8 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reward_profile == "base":  # the seed's alias: the raw env reward
         args.reward_profile = "env"
     configure_hf(args.hf_token, args.hf_home)
-    if args.env_id is not None and (args.sim is not None or args.env_workers != 1):
-        raise UsageError("--sim and --env-workers apply to the soccer tasks, not to --env-id")
+    if args.env_id is not None and (args.sim is not None or args.env_workers != 1 or args.residual_striker is not None):
+        raise UsageError("--sim, --env-workers and --residual-striker apply to the soccer tasks, not to --env-id")
     for flag in ("total_timesteps", "n_envs", "eval_episodes", "log_interval", "action_repeat", "max_episode_steps",
                  "env_workers"):
         if getattr(args, flag) is not None and getattr(args, flag) <= 0:
@@ -567,6 +572,10 @@ def check_resume_flags(args, resume: dict) -> None:
             if flag in meta and meta[flag] != value:
                 raise UsageError(f"{where} was trained with --{flag.replace('_', '-')} {meta[flag]}; pass it again "
                                  f"(got {value})")
+        if meta.get(RESIDUAL_KEY) != args.residual_striker:
+            trained = (f"--residual-striker {meta[RESIDUAL_KEY]}" if meta.get(RESIDUAL_KEY) is not None
+                       else "no --residual-striker")
+            raise UsageError(f"{where} was trained with {trained}; a resumed run keeps it")
 
 
 def resume_notes(resume: dict, cfg, metadata: dict) -> list[str]:
@@ -723,10 +732,12 @@ def build_soccer(args, eval_seeds: list[int]):
         raise UsageError(str(exc)) from None
     trained = [t for t in tasks if t in task_list]
     command = command_options(args)
+    outer = residual_outer(args, command)
     try:
         env = make_vec_env(task_list, seed=args.seed, vec_env=args.vec_env, action_mode=args.action_mode,
                            reward_profile=args.reward_profile, action_repeat=args.action_repeat, command=command,
-                           max_episode_steps=args.max_episode_steps, sim=args.sim, workers=args.env_workers)
+                           max_episode_steps=args.max_episode_steps, sim=args.sim, workers=args.env_workers,
+                           outer=outer)
     except ValueError as exc:  # bad or unreachable controller / macro files included (envs.hub.HubUnavailable)
         raise UsageError(str(exc)) from None
 
@@ -734,7 +745,7 @@ def build_soccer(args, eval_seeds: list[int]):
         result = evaluate_soccer(policy.predict, trained, args.eval_episodes, eval_seeds,
                                  ktt_steps_weight=args.ktt_steps_weight, action_mode=args.action_mode,
                                  action_repeat=args.action_repeat, command=command,
-                                 max_episode_steps=args.max_episode_steps, sim=args.sim)
+                                 max_episode_steps=args.max_episode_steps, sim=args.sim, outer=outer)
         scores = {} if args.legacy_only_eval else competition_metrics(result)
         if not args.competition_only_eval:
             scores.update(legacy_metrics(result, args.steps_weight))
@@ -746,7 +757,25 @@ def build_soccer(args, eval_seeds: list[int]):
                 "sim": args.sim}
     if command is not None:
         metadata["command"] = dataclasses.asdict(command)
+    if outer is not None:
+        metadata[RESIDUAL_KEY] = args.residual_striker
     return env, evaluate, metadata, f"soccer ({counts})"
+
+
+def residual_outer(args, command: CommandOptions | None):
+    """The residual-striker wrapper of --residual-striker (None without it), its flag combination checked: the
+    striker commands our walk engine at its own limits, without a kick macro."""
+    if args.residual_striker is None:
+        return None
+    if command is None or not command.walk:
+        raise UsageError("--residual-striker needs --action-mode command --low-level-controller walk")
+    if args.command_limits is not None or command.macro is not None:
+        raise UsageError("--residual-striker plays the striker at the walk engine's own limits and without a kick "
+                         "macro: drop --command-limits / --macro")
+    try:
+        return residual_wrapper(args.residual_striker, args.action_repeat)
+    except ValueError as exc:
+        raise UsageError(f"--residual-striker: {exc}") from None
 
 
 def macro_reward(args) -> MacroReward | None:

@@ -18,6 +18,7 @@ from bc.mocap_dataset import ACTION_DIMS
 from bc.stand import StandController
 from envs.preprocess import OBS_DIM
 from rlcore.checkpoint import check_checkpoint, read_weights_only, restore_algorithm
+from skills.residual import RESIDUAL_KEY
 from skills.striker import StrikerPolicy, striker_config
 
 Policy = Callable[[np.ndarray], np.ndarray]
@@ -41,6 +42,9 @@ def load_torch_policy(path: Path, action_mode: str, device: str = "cpu") -> tupl
     if payload["obs_shape"] != [OBS_DIM]:
         raise ValueError(f"{path}: trained on observations of shape {tuple(payload['obs_shape'])}, "
                          f"the env gives ({OBS_DIM},)")
+    if payload["metadata"].get(RESIDUAL_KEY) is not None:
+        raise ValueError(f"{path}: a residual policy over the striker (its actions correct the striker's commands); "
+                         "record --policy striker, or evaluate this checkpoint with evaluate.py --model")
     trained_mode = payload["metadata"].get("action_mode")
     if trained_mode not in (None, action_mode):
         raise ValueError(f"{path}: trained on {trained_mode} actions, the env runs {action_mode}")

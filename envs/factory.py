@@ -51,6 +51,7 @@ def make_env(
     lean_info: bool = False,
     command: CommandOptions | None = None,
     sim: str = "official",
+    outer: Callable[[gym.Env], gym.Env] | None = None,
 ) -> Callable[[], gym.Env]:
     """A thunk building one wrapped soccer env; its action space is Box(-1, 1, (12,)) (Box(-1, 1, (3,)) in
     command mode), its obs 89-dim.
@@ -64,6 +65,8 @@ def make_env(
     `sim` "fast" steps the task with our twin (envs/fastsim.py: the official env's model, data and reset,
     equal step for step); "official" with sai_mujoco's own step. In pd mode the fast twin runs the PD law and
     the action repeat in one fused loop (FusedPDRepeat) instead of PDAction + ActionRepeat.
+    `outer` wraps the finished env last (the residual striker of skills/residual.py: its action and observation
+    spaces must be the env's).
     The env's metadata holds the raw torque bounds and the action/reward settings (for the exporter).
     """
     spec = get_task(task)
@@ -130,6 +133,8 @@ def make_env(
             env = LeanInfo(env)
         check_wrapper_order(env, expected_wrapper_order(action_wrapper, repeat_wrapper, reward_profile, lean_info,
                                                         bonus))
+        if outer is not None:
+            env = outer(env)
         env.metadata = {
             **env.metadata,
             "task": spec.name,
@@ -163,6 +168,7 @@ def make_vec_env(
     command: CommandOptions | None = None,
     sim: str = "official",
     workers: int = 1,
+    outer: Callable[[gym.Env], gym.Env] | None = None,
 ) -> gym.vector.VectorEnv:
     """A gymnasium vector env, env i running task_list[i] seeded seed + i, with SAME_STEP autoreset.
 
@@ -197,6 +203,7 @@ def make_vec_env(
             lean_info=lean_info,
             command=command,
             sim=sim,
+            outer=outer,
         )
         for i, task in enumerate(task_list)
     ]

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
+import gymnasium as gym
 import numpy as np
 
 from envs.command import CommandOptions
@@ -67,10 +68,12 @@ def run_task(
     command: CommandOptions | None = None,
     progress: Progress | None = None,
     sim: str = "official",
+    outer: Callable[[gym.Env], gym.Env] | None = None,
 ) -> list[EpisodeRecord]:
     """Run `episodes` episodes per eval seed of one task; records in (seed, episode) order.
 
-    `command` configures action_mode "command", `sim` the simulator (envs.factory.make_env)."""
+    `command` configures action_mode "command", `sim` the simulator, `outer` a last wrapper (envs.factory.make_env).
+    """
     if not 1 <= episodes <= MAX_EPISODES:
         raise ValueError(f"episodes must be in [1, {MAX_EPISODES}], got {episodes}")
     if len(set(eval_seeds)) != len(eval_seeds) or not eval_seeds:
@@ -87,6 +90,7 @@ def run_task(
         max_episode_steps=max_episode_steps,
         command=command,
         sim=sim,
+        outer=outer,
     )
     records: list[EpisodeRecord | None] = [None] * len(reset_seeds)
     lengths = [0] * len(reset_seeds)
@@ -151,6 +155,7 @@ def evaluate(
     command: CommandOptions | None = None,
     progress: Progress | None = None,
     sim: str = "official",
+    outer: Callable[[gym.Env], gym.Env] | None = None,
 ) -> EvalResult:
     """Run `episodes` episodes per eval seed on every task, in the given task order."""
     records = {
@@ -158,6 +163,7 @@ def evaluate(
             policy, task, eval_seeds, episodes,
             batch_size=batch_size, action_mode=action_mode, action_repeat=action_repeat,
             pd_scale=pd_scale, max_episode_steps=max_episode_steps, command=command, progress=progress, sim=sim,
+            outer=outer,
         )
         for task in tasks
     }

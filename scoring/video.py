@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import gymnasium as gym
 import imageio
 
 from envs.command import CommandOptions
@@ -24,13 +26,14 @@ def record_video(
     action_repeat: int = 1,
     pd_scale: float = DEFAULT_PD_SCALE,
     command: CommandOptions | None = None,
+    outer: Callable[[gym.Env], gym.Env] | None = None,
 ) -> int:
     """Play one episode from reset seed `seed` and write every `frame_every`-th frame to a GIF at real-time
     speed (the env runs at 500 Hz). A frame costs ~50-150 ms to render on CPU, hence the subsampling.
     With action_repeat k a decision spans k physics steps, so a frame is taken every frame_every decisions
     of k steps each (the GIF timing accounts for it). Returns the number of frames written."""
     env = make_env(task, action_mode=action_mode, action_repeat=action_repeat, pd_scale=pd_scale, command=command,
-                   render_mode="rgb_array", render_size=size)()
+                   render_mode="rgb_array", render_size=size, outer=outer)()
     try:
         obs, _ = env.reset(seed=seed)
         frames = [env.render()]

@@ -242,11 +242,12 @@ class StrikerCore(nn.Module):
 
 class StrikerModule(nn.Module):
     """The striker for an exported torque module: obs89 (N, 89) -> commands (N, 3), state kept per batch row and
-    cleared at every detected episode start (envs.episode_starts); the policy of a CommandPolicyModule."""
+    cleared at every detected episode start (envs.episode_starts); the policy of a CommandPolicyModule. `dt`:
+    the time between two calls (the physics step times the module's action repeat)."""
 
-    def __init__(self, config: StrikerConfig | None = None) -> None:
+    def __init__(self, config: StrikerConfig | None = None, dt: float = WALK_DT) -> None:
         super().__init__()
-        self.core = StrikerCore(config)
+        self.core = StrikerCore(config, dt=dt)
         self.episodes = EpisodeStarts()
         self.state = initial_state(0)
 

@@ -43,6 +43,7 @@ from rlcore.export import export_sb3_zip
 from rlcore.fileio import atomic_write
 from rlcore.normalizer import check_stats
 from rlcore.safepickle import read_bounded
+from skills.residual import RESIDUAL_KEY, check_scale
 from submission.preprocessor import preprocessor_source
 
 META_FORMAT = 1
@@ -92,6 +93,13 @@ def check_run_metadata(metadata: Any, where: str) -> None:
             CommandOptions.from_dict(metadata["command"])
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{where}: bad command-mode options ({exc})"[:300]) from None
+    if metadata.get(RESIDUAL_KEY) is not None:
+        if metadata.get("action_mode") != "command" or not CommandOptions.from_dict(metadata.get("command") or {}).walk:
+            raise ValueError(f"{where}: a residual-striker run must be a command-mode run over the walk engine")
+        try:
+            check_scale(metadata[RESIDUAL_KEY])
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}"[:300]) from None
 
 
 def check_exportable(metadata: Mapping[str, Any]) -> None:

@@ -77,6 +77,7 @@ from envs.walk import WalkEngine
 from envs.wrappers import DEFAULT_PD_SCALE, T1_DEFAULT_POSE, T1_KD, T1_KP
 from rlcore.fileio import atomic_write
 from rlcore.policy import DeployedPolicy
+from skills.residual import RESIDUAL_KEY, ResidualStrikerModule
 from submission.bundle import MODEL_FILES
 from submission.preprocessor import preprocessor_source
 from submission.walk_module import WalkEngineModule
@@ -484,7 +485,10 @@ def torque_module(policy: DeployedPolicy, settings: Mapping[str, Any], action_lo
     else:
         options = command if command is not None else command_options(settings)
         wrapper = command_parts(options)
-        module = CommandPolicyModule(policy, wrapper.controller, wrapper.limits, wrapper.macro,
+        commands: DeployedPolicy | nn.Module = policy
+        if settings.get(RESIDUAL_KEY) is not None:  # the policy corrects the striker's commands
+            commands = ResidualStrikerModule(ScriptPolicy(policy), settings[RESIDUAL_KEY], repeat)
+        module = CommandPolicyModule(commands, wrapper.controller, wrapper.limits, wrapper.macro,
                                      policy_every=repeat, platform_units=platform_units)
     return torch.jit.script(module.eval())
 
