@@ -620,6 +620,9 @@ def start_algorithm(args, algo, *, resume: dict | None, warm: WarmStart | None, 
         print(f"normaliser starts from {args.vecnormalize_path} (count {stats['count']:,.0f}); the file is only read")
     if bc_payload is not None:
         print(load_bc_into(algo, bc_payload, action_mode=action_mode, init_std=args.bc_init_std))
+    elif warm is None and args.env_id is None and args.residual_striker is not None:
+        algo.zero_action_head()
+        print("note: --residual-striker: the actor starts at a zero correction (it plays the striker)")
     if getattr(algo.cfg, "anchor_coef", 0) > 0:
         algo.set_anchor()
     if bc_payload is not None and args.freeze_bc_layers:
@@ -673,16 +676,18 @@ def apply_bc_flags(args, cfg, *, resuming: bool):
             print(f"note: --bc-replay-dataset: the actor loss clones the demonstrations with weight {BC_ACTOR_COEF} "
                   "(--bc-actor-coef)")
             cfg = dataclasses.replace(cfg, bc_coef=BC_ACTOR_COEF)
-    if args.bc_anchor_coef and not (args.bc_weights or (args.resume_model or "").endswith(".zip")):
-        raise UsageError("--bc-anchor-coef needs a warm-started actor: --bc-weights or a .zip --resume-model")
+    if args.bc_anchor_coef and not (args.bc_weights or (args.resume_model or "").endswith(".zip")
+                                    or args.residual_striker is not None):
+        raise UsageError("--bc-anchor-coef needs a warm-started actor: --bc-weights, a .zip --resume-model or "
+                         "--residual-striker (whose anchor is the zero correction)")
     if args.bc_weights and args.bc_anchor_coef is None and not resuming:
         print(f"note: --bc-weights: the actor is anchored to the BC actor with weight {BC_ANCHOR_COEF} "
               "(--bc-anchor-coef)")
         cfg = dataclasses.replace(cfg, anchor_coef=BC_ANCHOR_COEF)
-    if args.bc_weights and args.actor_learning_starts is None:
+    if (args.bc_weights or args.residual_striker is not None) and args.actor_learning_starts is None:
         starts = BC_ACTOR_LEARNING_STARTS[args.algo]
         unit = "rollouts of value-only updates" if args.algo == "ppo" else "critic-only gradient steps"
-        print(f"note: --bc-weights: the actor waits {starts} {unit} "
+        print(f"note: {'--bc-weights' if args.bc_weights else '--residual-striker'}: the actor waits {starts} {unit} "
               "(--actor-learning-starts)")
         cfg = dataclasses.replace(cfg, actor_learning_starts=starts)
     return cfg

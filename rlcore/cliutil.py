@@ -45,7 +45,8 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
         return 130
     except OSError as exc:  # a write or read the tool did not expect to fail (no space left, I/O error)
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"error: {exc.strerror or exc.__class__.__name__}{where}", file=sys.stderr)
+        reason = exc.strerror or " ".join(str(exc).split()) or exc.__class__.__name__
+        print(f"error: {reason}{where}", file=sys.stderr)
         return 2
 
 

@@ -62,6 +62,14 @@ def mlp(in_dim: int, hidden: tuple[int, ...], activation: str, out_dim: int | No
     return nn.Sequential(*layers)
 
 
+def zero_layer(layer: nn.Linear) -> None:
+    """Zero a layer's weights and bias in place: an action head that outputs 0 on every input (a residual policy
+    that starts as its base policy)."""
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.bias.zero_()
+
+
 def linear_layers(*modules: nn.Module) -> list[nn.Linear]:
     """The Linear layers of the given modules, in forward order (used by freeze masks)."""
     return [m for module in modules for m in module.modules() if isinstance(m, nn.Linear)]
@@ -106,6 +114,10 @@ class TD3Actor(nn.Module):
         """Linear layers from input to output (freeze order)."""
         return linear_layers(self.mu)
 
+    def action_head(self) -> nn.Linear:
+        """The layer whose output the tanh squashes into the action."""
+        return self.mu[-2]
+
 
 class SACActor(nn.Module):
     """Squashed Gaussian actor: a = tanh(u), u ~ N(mu, exp(log_std)), log_std a Linear head (SB3)."""
@@ -131,6 +143,10 @@ class SACActor(nn.Module):
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         """The deployed action tanh(mean)."""
         return torch.tanh(self.mu(self.latent_pi(obs)))
+
+    def action_head(self) -> nn.Linear:
+        """The mean head (the deployed action is its tanh)."""
+        return self.mu
 
     @torch.jit.unused
     def sample(self, obs: torch.Tensor, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -229,6 +245,10 @@ class ActorCritic(nn.Module):
         for layer in layers:
             x = self._activation(F.linear(x, layer.weight, layer.bias))
         return x
+
+    def action_head(self) -> nn.Linear:
+        """The Gaussian mean's layer (the deployed action is the mean, clipped)."""
+        return self.action_net
 
     def mean(self, obs: torch.Tensor) -> torch.Tensor:
         """The Gaussian mean over unsquashed actions (B, A)."""

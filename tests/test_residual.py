@@ -4,6 +4,8 @@ carry the residual through a run (bad flags are one error line)."""
 
 from __future__ import annotations
 
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -119,6 +121,11 @@ def test_a_residual_run_trains_evaluates_and_resumes_with_its_residual(tmp_path,
     save = tmp_path / "run"
     assert run_cli(train.main, _train_argv(save, "--residual-striker", "0.3", "--total-timesteps", "100")) == 0
     assert (save / "best_model_competition.pt").is_file()
+    # the actor starts at a zero correction and waits for the critic: the run's evaluation is the striker's score
+    final = [json.loads(line) for line in (save / "metrics.jsonl").read_text().splitlines()][-1]
+    striker = harness_evaluate(StrikerPolicy(striker_config(), action_repeat=REPEAT), ["goalie_penalty_kick"], 1,
+                               [0], sim="fast", max_episode_steps=200, **_settings())
+    assert final["comp_eval/C_overall"] == pytest.approx(striker.c_overall, abs=1e-9)
     _, _, payload, settings = evaluate.load_model(str(save / "checkpoint.pt"), "cpu")
     assert payload["metadata"]["residual_striker"] == 0.3 and settings["outer"] is not None
     capsys.readouterr()

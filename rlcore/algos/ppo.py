@@ -38,7 +38,7 @@ from rlcore import metrics
 from rlcore.buffers import RolloutBatch, RolloutBuffer
 from rlcore.config import PPOConfig
 from rlcore.freeze import FreezeSchedule
-from rlcore.networks import ActorCritic
+from rlcore.networks import ActorCritic, zero_layer
 from rlcore.normalizer import RunningNormalizer
 from rlcore.optim import FlatParameters, frozen_copy, make_adam
 from rlcore.policy import DeployedPolicy
@@ -176,6 +176,10 @@ class PPO:
             metrics.ENTROPY_LOSS: entropy_loss.detach(), metrics.LOSS: loss.detach(),
             metrics.APPROX_KL: approx_kl, metrics.CLIP_FRACTION: clip_fraction,
         }
+
+    def zero_action_head(self) -> None:
+        """Make the deterministic action 0 on every observation (a residual policy starts as its base policy)."""
+        zero_layer(self.model.action_head())
 
     def set_anchor(self) -> None:
         """Keep a frozen copy of the current policy (a warm start) as the anchor of detail 12."""

@@ -41,7 +41,7 @@ from rlcore.buffers import Batch
 from rlcore.config import SACConfig
 from rlcore.freeze import FreezeSchedule
 from rlcore.graphs import GraphedStep
-from rlcore.networks import SACActor, TwinCritic, squashed_sample
+from rlcore.networks import SACActor, TwinCritic, squashed_sample, zero_layer
 from rlcore.normalizer import RunningNormalizer
 from rlcore.optim import adam_step, clear_grads, frozen_copy, make_adam, set_requires_grad, soft_update
 from rlcore.policy import DeployedPolicy
@@ -162,6 +162,10 @@ class SAC:
                 self.log_alpha.clamp_(min=self.log_alpha_min)
             self.alpha.copy_(self.log_alpha.exp())
         return alpha_loss.detach()
+
+    def zero_action_head(self) -> None:
+        """Make the deterministic action 0 on every observation (a residual policy starts as its base policy)."""
+        zero_layer(self.actor.action_head())
 
     def set_anchor(self) -> None:
         """Keep a frozen copy of the current actor (a warm start) as the anchor of detail 9."""

@@ -39,7 +39,7 @@ from rlcore.buffers import Batch
 from rlcore.config import TD3Config
 from rlcore.freeze import FreezeSchedule
 from rlcore.graphs import GraphedStep
-from rlcore.networks import TD3Actor, TwinCritic
+from rlcore.networks import TD3Actor, TwinCritic, zero_layer
 from rlcore.normalizer import RunningNormalizer
 from rlcore.optim import adam_step, clear_grads, frozen_copy, make_adam, set_requires_grad, soft_update
 from rlcore.policy import DeployedPolicy
@@ -161,6 +161,11 @@ class TD3:
         actor_loss.backward()
         adam_step(self.actor_optimizer)
         return actor_loss.detach()
+
+    def zero_action_head(self) -> None:
+        """Make the deterministic action 0 on every observation (a residual policy starts as its base policy)."""
+        zero_layer(self.actor.action_head())
+        self.actor_target.load_state_dict(self.actor.state_dict())
 
     def set_anchor(self) -> None:
         """Keep a frozen copy of the current actor (a warm start) as the anchor of detail 10."""
