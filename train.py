@@ -367,8 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reward_profile == "base":  # the seed's alias: the raw env reward
         args.reward_profile = "env"
     configure_hf(args.hf_token, args.hf_home)
-    if args.env_id is not None and (args.sim is not None or args.env_workers != 1 or args.residual_striker is not None):
-        raise UsageError("--sim, --env-workers and --residual-striker apply to the soccer tasks, not to --env-id")
+    if args.env_id is not None and (args.sim is not None or args.env_workers != 1):
+        raise UsageError("--sim and --env-workers apply to the soccer tasks, not to --env-id")
+    if args.env_id is not None and args.residual_striker is not None:
+        raise UsageError("--residual-striker applies to the soccer tasks, not to --env-id")
     for flag in ("total_timesteps", "n_envs", "eval_episodes", "log_interval", "action_repeat", "max_episode_steps",
                  "env_workers"):
         if getattr(args, flag) is not None and getattr(args, flag) <= 0:
