@@ -155,3 +155,27 @@ def test_a_residual_needs_command_mode_over_the_walk_engine(tmp_path, capsys, ar
     assert run_cli(train.main, [*argv, "--total-timesteps", "100", "--save-dir", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "--residual-striker" in err and err.count("\n") == 1
+
+
+def test_no_arguments_is_the_default_recipe_and_flags_after_a_recipe_win():
+    assert train.expand_recipe([]) == train.RECIPES[train.DEFAULT_RECIPE]
+    argv = train.expand_recipe(["--recipe", "striker-residual", "--total-timesteps", "100"])
+    args = train.build_parser().parse_args(argv)
+    assert args.residual_striker == 0.3 and args.action_mode == "command" and args.total_timesteps == 100
+    assert train.expand_recipe(["--algo", "sac"]) == ["--algo", "sac"]
+
+
+def test_the_default_recipe_runs_in_miniature(tmp_path):
+    argv = ["--recipe", "striker-residual", "--tasks", "goalie_penalty_kick", "--n-envs", "1",
+            "--max-episode-steps", "200", "--learning-starts", "50", "--total-timesteps", "100", "--eval-freq", "0",
+            "--eval-episodes", "1", "--eval-seeds", "0", "--net-arch", "16,16", "--buffer-size", "1000",
+            "--save-dir", str(tmp_path / "run")]
+    assert run_cli(train.main, argv) == 0
+    assert (tmp_path / "run" / "submission_final_torchscript" / "model.pt").is_file()
+
+
+@pytest.mark.parametrize("argv, message", [(["--recipe"], "needs a name"), (["--recipe", "fastest"], "unknown")])
+def test_bad_recipes_are_one_error_line(capsys, argv, message):
+    assert run_cli(train.main, argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err and err.count("\n") == 1
