@@ -3,8 +3,9 @@
 For each algorithm on Pendulum-v1 and on kick_to_target (the fast simulator, torque mode), a fixed-seed CPU run
 through the real Runner (env, replay or rollout buffer, normaliser, sampling) records the metrics of the first
 20 updates (TD3/SAC: gradient steps; PPO: rollouts) and the deterministic actions on 50 fixed observations
-afterwards. tests/test_golden_updates.py compares a fresh run with tests/golden_updates.json: exactly on the CPU
-model that recorded it, within float rounding elsewhere (other CPUs take other matrix-product kernels).
+afterwards, on one torch thread. tests/test_golden_updates.py compares a fresh run with
+tests/golden_updates.json: exactly on the CPU model that recorded it, within float rounding elsewhere (other
+CPUs take other matrix-product kernels).
 
     python -m tests.golden_updates            # rewrite tests/golden_updates.json (only before a refactor)
 """
@@ -59,6 +60,15 @@ def _env(name: str):
 
 def trace(algo_name: str, env_name: str) -> dict:
     """{"metrics": [per-update {name: value}], "actions": [[...]] on the probe observations} of one fixed run."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a product's rounding depends on how many threads split it (other tests change it)
+    try:
+        return _trace(algo_name, env_name)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _trace(algo_name: str, env_name: str) -> dict:
     torch.manual_seed(0)
     np.random.seed(0)
     env = _env(env_name)
