@@ -530,8 +530,10 @@ def run_training(args, argv: list[str], *, env, evaluate, metadata: dict, descri
           f"saving to {save_dir}")
     best = None
     if args.env_id is None:
+        space = env.single_action_space
         best = BestModels(save_dir, algo, metadata, real_low, real_high, tasks=metadata["tasks"],
-                          competition=not args.legacy_only_eval, legacy=not args.competition_only_eval)
+                          competition=not args.legacy_only_eval, legacy=not args.competition_only_eval,
+                          spaces=(env.single_observation_space.shape, space.low, space.high))
         resumed_at = resume["runner"].get("timesteps", 0) if resume is not None else -1
         history = [row for row in read_metrics(save_dir / "metrics.jsonl")
                    if isinstance(row, dict) and isinstance(row.get("timestep"), int) and row["timestep"] <= resumed_at]

@@ -11,6 +11,8 @@ evaluated with, and a submission folder):
   * best_model.zip + submission_best_legacy/         when eval/S_overall improves (when legacy scores are on)
   * single-task runs: best_model_{gpk,opk,ktt}.zip + submission_best_<task>/ with the primary score (C_overall,
     or S_overall in a legacy-only run)
+  * beside each, <name>.checkpoint.pt: its weights as a checkpoint (evaluate.py --model scores it on the official
+    env in any action mode; a TorchScript module is not read back)
 It returns `eval/best_S_overall` and `eval_comp/best_comp_total_sum`: the best INCLUDING this evaluation (the
 seed logged the best before it, -inf at the first evaluation). pd and command runs write `.pt` TorchScript
 modules under the same names instead of zips. The best scores, their timesteps and files are part of every
@@ -29,8 +31,9 @@ import numpy as np
 
 from envs.tasks import get_task
 from rlcore.algos import Algorithm
+from rlcore.checkpoint import save_checkpoint
 from scoring.eval_metrics import C_OVERALL, S_OVERALL
-from submission.bundle import NotExportable, check_exportable, write_model
+from submission.bundle import MODEL_FILES, NotExportable, check_exportable, write_model
 from submission.torchscript import write_torchscript
 
 BEST_LOG_KEYS = {C_OVERALL: "eval_comp/best_comp_total_sum", S_OVERALL: "eval/best_S_overall"}
@@ -49,6 +52,11 @@ def write_run_model(save_dir: Path, kind: str, algo: Algorithm, metadata: dict[s
                                  action_high=action_high, timesteps=timesteps, scores=scores)
     return write_model(save_dir, kind, algo, metadata, action_low=action_low, action_high=action_high,
                        timesteps=timesteps, scores=scores)
+
+
+def best_checkpoint_path(save_dir: Path, kind: str) -> Path:
+    """The checkpoint beside a best model: best_model_competition.zip -> best_model_competition.checkpoint.pt."""
+    return Path(save_dir) / f"{Path(MODEL_FILES[kind][0]).stem}.checkpoint.pt"
 
 
 @dataclass
@@ -71,6 +79,10 @@ class BestModels:
     """Score key -> the timestep of that value."""
     paths: dict[str, list[Path]] = field(default_factory=dict)
     """Score key -> the model files holding that model."""
+    spaces: tuple[tuple[int, ...], np.ndarray, np.ndarray] | None = None
+    """(observation shape, action low, action high) of the policy's own env (the vector env's single spaces):
+    when given, every best model also gets a checkpoint (best_checkpoint_path), which evaluate.py --model scores
+    in any action mode."""
 
     @property
     def primary(self) -> str:
@@ -121,8 +133,14 @@ class BestModels:
         self.paths = {score: [Path(p) for p in files] for score, files in paths.items()}
 
     def _write(self, kind: str, timestep: int, scores: dict[str, float]) -> Path:
-        return write_run_model(self.save_dir, kind, self.algo, self.metadata, action_low=self.action_low,
-                               action_high=self.action_high, timesteps=timestep, scores=scores)
+        model = write_run_model(self.save_dir, kind, self.algo, self.metadata, action_low=self.action_low,
+                                action_high=self.action_high, timesteps=timestep, scores=scores)
+        if self.spaces is not None:  # the weights as a checkpoint: evaluate.py --model scores them
+            obs_shape, low, high = self.spaces
+            save_checkpoint(best_checkpoint_path(self.save_dir, kind), algo_name=self.algo.name, config=self.algo.cfg,
+                            algo_state=self.algo.state_dict(), obs_shape=obs_shape, action_low=low, action_high=high,
+                            runner_state={"timesteps": timestep}, metadata=self.metadata)
+        return model
 
     def summary(self) -> list[str]:
         """One line per tracked score: its best value, when, and the files holding that model."""

@@ -121,6 +121,8 @@ def test_a_residual_run_trains_evaluates_and_resumes_with_its_residual(tmp_path,
     save = tmp_path / "run"
     assert run_cli(train.main, _train_argv(save, "--residual-striker", "0.3", "--total-timesteps", "100")) == 0
     assert (save / "best_model_competition.pt").is_file()
+    _, label, _, best_settings = evaluate.load_model(str(save / "best_model_competition.checkpoint.pt"), "cpu")
+    assert best_settings["outer"] is not None and label.startswith("td3 @ 100")  # the best model, scorable
     # the actor starts at a zero correction and waits for the critic: the run's evaluation is the striker's score
     final = [json.loads(line) for line in (save / "metrics.jsonl").read_text().splitlines()][-1]
     striker = harness_evaluate(StrikerPolicy(striker_config(), action_repeat=REPEAT), ["goalie_penalty_kick"], 1,
