@@ -401,8 +401,11 @@ def prepare_save_dir(path: str) -> tuple[Path, SaveDirLock]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = expand_recipe(list(sys.argv[1:] if argv is None else argv))
+    given = list(sys.argv[1:] if argv is None else argv)
+    argv = expand_recipe(given)
     args = parse_with_config(build_parser(), argv)
+    if argv != given:  # a recipe: say what it stands for
+        print(f"recipe: python train.py {' '.join(argv)}")
     apply_defaults(args)
     if args.reward_profile == "base":  # the seed's alias: the raw env reward
         args.reward_profile = "env"
