@@ -160,6 +160,8 @@ def _worker(pipe: Any, thunks_blob: bytes, start: int, stop: int, memory_name: s
         shared = _Shared(n, tuple(obs_shape), np.dtype(obs_dtype), tuple(act_shape), np.dtype(act_dtype),
                          name=memory_name)
         a = shared.arrays
+        # the blob is the parent's own env thunks, pickled by ShardedVectorEnv a moment ago and handed over in the
+        # process arguments; no file or user input ever reaches this loads
         envs = [fn() for fn in cloudpickle.loads(thunks_blob)]
         pipe.send(("ready", None))
         while True:

@@ -13,6 +13,8 @@ import json
 import math
 import multiprocessing as mp
 import os
+import shlex
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -53,6 +55,37 @@ class SearchState:
     best_cost: float
     extra: dict
     """The tuner's own fields (its parameter names, its start parameters)."""
+
+
+@dataclass
+class TunerRun:
+    """A tuner's files and provenance: where the best result and the state go, the state it resumes (None for a
+    fresh search), the command line and options its result records."""
+
+    out: Path
+    state_path: Path
+    resumed: SearchState | None
+    command_line: str
+    options: dict
+
+    def start(self, params_cls: type, fresh: Any) -> Any:
+        """The search's start parameters: `fresh`, or those of the resumed state (UsageError if they do not fit
+        `params_cls`)."""
+        if self.resumed is None:
+            return fresh
+        try:
+            return params_cls(**self.resumed.extra["start"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"--resume: the state's start parameters do not fit ({exc.__class__.__name__})") from None
+
+
+def tuner_run(args: Any, names: Sequence[str], module: str, argv: Sequence[str] | None) -> TunerRun:
+    """The TunerRun of parsed tuner flags (`--out`, `--state`, `--resume`) for the tool `python -m module`."""
+    out = Path(args.out)
+    state_path = Path(args.state) if args.state else out.with_name("state.json")
+    resumed = load_state(args.resume, list(names)) if args.resume else None
+    command_line = f"python -m {module} " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    return TunerRun(out, state_path, resumed, command_line, dict(vars(args)))
 
 
 def load_state(path: str, names: Sequence[str]) -> SearchState:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from envs.walk import WALK_DT
-from skills.striker import StrikerCore, StrikerModule, initial_state, striker_config
+from skills.striker import StrikerModule, initial_state, scripted_core, striker_config
 
 RESIDUAL_KEY = "residual_striker"
 """A run's metadata key: the residual scale (absent: no residual)."""
@@ -46,7 +46,7 @@ class ResidualStriker(gym.Wrapper):
     def __init__(self, env: gym.Env, scale: float, action_repeat: int) -> None:
         super().__init__(env)
         self.scale = check_scale(scale)
-        self.core = torch.jit.script(StrikerCore(striker_config(), dt=action_repeat * WALK_DT).eval())
+        self.core = scripted_core(striker_config(), action_repeat)
         self._obs = np.zeros(env.observation_space.shape, np.float32)
         self._state = initial_state(1)
 

@@ -23,6 +23,7 @@ torque module (`StrikerModule`, state kept per batch row) both call it, so the t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -264,15 +265,21 @@ class StrikerModule(nn.Module):
         return command.to(torch.float32)
 
 
+@functools.lru_cache(maxsize=8)
+def scripted_core(config: StrikerConfig, action_repeat: int) -> torch.jit.ScriptModule:
+    """The scripted StrikerCore of one decision interval (its heading integrates the gyro over `action_repeat`
+    physics steps), compiled once per process: the core keeps no state, so every env and policy shares it."""
+    if isinstance(action_repeat, bool) or not isinstance(action_repeat, int) or action_repeat < 1:
+        raise ValueError(f"action_repeat must be an integer >= 1, got {action_repeat!r}")
+    return torch.jit.script(StrikerCore(config, dt=action_repeat * WALK_DT).eval())
+
+
 class StrikerPolicy:
     """The striker as a numpy policy of the evaluation harness: act(obs (N, 89), episodes) -> commands (N, 3),
     its state kept per episode index (the harness's lock-step batches change their rows as episodes end)."""
 
     def __init__(self, config: StrikerConfig | None = None, action_repeat: int = 1) -> None:
-        if isinstance(action_repeat, bool) or not isinstance(action_repeat, int) or action_repeat < 1:
-            raise ValueError(f"action_repeat must be an integer >= 1, got {action_repeat!r}")
-        # the heading integrates the gyro over the time between two calls
-        self.core = torch.jit.script(StrikerCore(config, dt=action_repeat * WALK_DT).eval())
+        self.core = scripted_core(config or StrikerConfig(), action_repeat)
         self.states: dict[int, torch.Tensor] = {}
 
     def reset(self) -> None:

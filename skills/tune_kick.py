@@ -20,10 +20,8 @@ import argparse
 import dataclasses
 import math
 import os
-import shlex
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +30,7 @@ from envs.kick import KickParams, kick_joint_targets, load_kick_params
 from envs.preprocess import projected_gravity
 from envs.walk import WalkEngine, load_walk_params
 from envs.wrappers import T1_KD, T1_KP
-from skills.cmaes import UsageError, load_state, search
+from skills.cmaes import UsageError, search, tuner_run
 from skills.tune_walk import check_search_flags, cli
 from skills.walk_eval import _root_qpos, _trunk_pose
 
@@ -163,13 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_walk_params(args.walk_params)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    out = Path(args.out)
-    state_path = Path(args.state) if args.state else out.with_name("state.json")
-    resumed = load_state(args.resume, list(TUNED)) if args.resume else None
-    if resumed is not None:
-        start = KickParams(**resumed.extra["start"])
-    command_line = "python -m skills.tune_kick " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    options = dict(vars(args))
+    run = tuner_run(args, TUNED, "skills.tune_kick", argv)
+    start = run.start(KickParams, start)
+    out, state_path, command_line, options = run.out, run.state_path, run.command_line, run.options
 
     def result_doc(z: np.ndarray, cost: float, rows: list[dict], generation: int) -> dict:
         return {"params": dataclasses.asdict(to_params(start, z)), "objective": cost, "trials": rows,
@@ -182,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     best = search(names=list(TUNED), evaluate=evaluate, generations=args.generations, popsize=args.popsize,
                   sigma=args.sigma, seed=args.seed, workers=args.workers, init_worker=_init_worker,
                   init_args=(args.task, dataclasses.asdict(start), args.walk_params, args.after), out=out,
-                  state_path=state_path, resume=resumed, result_doc=result_doc,
+                  state_path=state_path, resume=run.resumed, result_doc=result_doc,
                   extra={"start": dataclasses.asdict(start)}, unit="candidates")
     print(f"best objective {best:.3f} (minus the ball's forward speed, m/s); parameters in {out}")
     return 0

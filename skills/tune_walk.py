@@ -25,16 +25,14 @@ import argparse
 import dataclasses
 import math
 import os
-import shlex
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from envs.walk import WalkParams, load_walk_params
-from skills.cmaes import UsageError, load_state, search
+from skills.cmaes import UsageError, search, tuner_run
 from skills.walk_eval import WalkResult, walk_episode
 
 COMMANDS: tuple[tuple[float, float, float], ...] = (
@@ -146,13 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         start, _ = load_walk_params(args.start)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    out = Path(args.out)
-    state_path = Path(args.state) if args.state else out.with_name("state.json")
-    resumed = load_state(args.resume, list(TUNED)) if args.resume else None
-    if resumed is not None:
-        start = WalkParams(**resumed.extra["start"])
-    command_line = "python -m skills.tune_walk " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    options = dict(vars(args))
+    run = tuner_run(args, TUNED, "skills.tune_walk", argv)
+    start = run.start(WalkParams, start)
+    out, state_path, command_line, options = run.out, run.state_path, run.command_line, run.options
 
     def result_doc(z: np.ndarray, cost: float, rows: list[dict], generation: int) -> dict:
         return {"params": dataclasses.asdict(to_params(start, z)), "objective": cost, "results": rows,
@@ -167,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     best = search(names=list(TUNED), evaluate=evaluate, generations=args.generations, popsize=args.popsize,
                   sigma=args.sigma, seed=args.seed, workers=args.workers, init_worker=_init_worker,
                   init_args=(args.task, args.seconds, dataclasses.asdict(start)), out=out, state_path=state_path,
-                  resume=resumed, result_doc=result_doc, extra={"start": dataclasses.asdict(start)},
+                  resume=run.resumed, result_doc=result_doc, extra={"start": dataclasses.asdict(start)},
                   unit="candidates")
     print(f"best objective {best:.3f}; parameters in {out}; resume with --resume {state_path}")
     return 0
