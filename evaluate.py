@@ -4,11 +4,13 @@
     python evaluate.py --model runs/x/checkpoint.pt --tasks all
     python evaluate.py --model runs/x/final_model.zip --tasks all     # an SB3 zip (ours or SB3's own)
     python evaluate.py --model runs/bc_actor.pt --tasks all           # a BC actor of python -m bc.train
+    python evaluate.py --model runs/x/final_model.pt --tasks all      # a TorchScript torque module
     python evaluate.py --model runs/p/checkpoint.pt --env-id Pendulum-v1 --episodes 10
 
 Prints one line per finished episode, then a table per task (comp_total mean ± std, success / offside /
 fallen rates, mean episode length) and C_overall (sum over tasks) and C_mean (mean over tasks).
-Reset seeds and scoring are defined in scoring/harness.py; this file only parses and wires.
+Reset seeds and scoring are defined in scoring/harness.py, policy files are read by workflow/policies.py;
+this file only parses and prints.
 """
 
 from __future__ import annotations
@@ -22,25 +24,17 @@ from pathlib import Path
 
 import numpy as np
 
-from bc.cloning import bc_policy, check_bc, is_bc
-from bc.mocap_dataset import ACTION_DIMS
-from bc.stand import StandController
-from envs.command import CommandOptions
 from envs.fastsim import SIMS
-from envs.preprocess import OBS_DIM
 from envs.tasks import KTT_STEPS_WEIGHT, get_task, parse_task_names
 from envs.walk import load_walk_params
-from rlcore.checkpoint import check_checkpoint, read_weights_only, restore_algorithm
 from rlcore.cliutil import ArgumentParser, UsageError, finite_float, parse_seeds, run_cli
 from rlcore.fileio import atomic_write, check_output_dir, check_output_file
 from rlcore.gym_env import evaluate_over_seeds
-from scoring.harness import MAX_EPISODES, Policy, ProgressPrinter, episode_seed, evaluate, format_table, result_to_json
+from scoring.harness import MAX_EPISODES, ProgressPrinter, episode_seed, evaluate, format_table, result_to_json
 from scoring.video import record_video
-from skills.residual import RESIDUAL_KEY, residual_wrapper
-from skills.striker import StrikerPolicy, striker_config, striker_settings
-from submission import check_run_metadata, env_spaces, load_zip_policy
+from workflow.policies import SCRIPTED, LoadedPolicy, load_policy, scripted_policy
 
-POLICIES = ("zero", "random", "stand", "striker")
+POLICIES = SCRIPTED
 
 
 def build_parser() -> ArgumentParser:
@@ -49,8 +43,8 @@ def build_parser() -> ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--policy", choices=POLICIES, help="a scripted policy to evaluate")
     source.add_argument("--model", help="a checkpoint.pt written by train.py (its normaliser included), an SB3 "
-                        ".zip (its normaliser read from the X.meta.json beside it, when there is one), or a BC "
-                        "actor of python -m bc.train")
+                        ".zip (its normaliser read from the X.meta.json beside it, when there is one), a BC "
+                        "actor of python -m bc.train, or a TorchScript torque module (final_model.pt)")
     parser.add_argument("--env-id", help="with --model: evaluate on this gymnasium env (mean return) instead")
     parser.add_argument("--device", default="cpu", help="torch device for --model (default cpu)")
     parser.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
@@ -76,115 +70,38 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def make_policy(name: str, walk_params: str | None = None) -> tuple[Policy, dict]:
-    """(policy callable, env settings) for a --policy name: zero / random torques (random draws from a fixed
-    seed), the stand controller, or the striker (command mode over our walk engine, `walk_params` its file)."""
-    if name == "zero":
-        return (lambda obs: np.zeros((len(obs), 12), dtype=np.float32)), {}
-    if name == "random":
-        rng = np.random.default_rng(0)
-        return (lambda obs: rng.uniform(-1.0, 1.0, (len(obs), 12)).astype(np.float32)), {}
-    if name == "striker":
-        return StrikerPolicy(striker_config()), striker_settings(walk_params)
-    return StandController(), {}
-
-
 def _write_json_atomic(path: Path, document: dict) -> None:
-    """Readers never see half a file (rlcore.checkpoint.atomic_write)."""
+    """Readers never see half a file (rlcore.fileio.atomic_write)."""
     atomic_write(path, lambda handle: handle.write(json.dumps(document, indent=2).encode()))
 
 
-def load_model(path: str, device: str, env_id: str | None = None, deterministic: bool = True):
-    """(policy callable, label, payload, env settings) of a checkpoint.pt, a BC actor or an SB3 .zip (for the
-    soccer tasks, or for `env_id`); a bad file, or one whose widths do not fit the env, is a UsageError."""
+def load_model(path: str, device: str, env_id: str | None = None, deterministic: bool = True) -> LoadedPolicy:
+    """A --model file of any kind (workflow.policies.load_policy); a bad one is a UsageError."""
     try:
-        if path.endswith(".zip"):
-            loaded = load_zip_policy(path, device, env_id)
-            if loaded.note:
-                print(loaded.note)
-            return _act(loaded.policy, deterministic), loaded.label, loaded.meta, loaded.settings
-        payload = read_weights_only(Path(path), device, "model")  # one read: a BC payload or a checkpoint
-        if is_bc(payload):
-            bc_payload = check_bc(payload, path)
-            settings = {"action_mode": bc_payload.get("action_mode") or "torque",
-                        "action_repeat": bc_payload.get("action_repeat") or 1}
-            _check_widths(path, bc_payload["obs_dim"], bc_payload["action_dim"], settings["action_mode"], env_id)
-            if bc_payload.get("command") is not None:  # the controller and limits its demonstrations ran
-                settings["command"] = _prepared(CommandOptions.from_dict(bc_payload["command"]), path)
-            elif settings["action_mode"] == "command" and env_id is None:
-                raise ValueError(f"{path} acts in command mode but does not say over which controller (a BC actor "
-                                 "of an older bc.train): train it again from its bc.record dataset")
-            label = f"BC {bc_payload['algo']} actor"
-            return _act(bc_policy(bc_payload, device), deterministic), label, bc_payload, settings
-        payload = check_checkpoint(payload, path)
-        meta = payload["metadata"]
-        check_run_metadata(meta, path)
-        _check_widths(path, payload["obs_shape"][0], len(payload["action_low"]), meta.get("action_mode", "torque"),
-                      env_id, (payload["action_low"], payload["action_high"]))
-        policy = restore_algorithm(payload, device, where=path).policy
+        loaded = load_policy(path, device=device, env_id=env_id, deterministic=deterministic)
     except ValueError as exc:
         raise UsageError(f"--model: {exc}") from None
-    except RuntimeError as exc:  # e.g. an unknown or unavailable --device
-        raise UsageError(f"--model: cannot load on device {device!r}: {exc}".splitlines()[0]) from None
-    settings = {"action_mode": meta.get("action_mode", "torque"), "action_repeat": meta.get("action_repeat", 1)}
-    if meta.get("command") is not None:  # the controller files and limits the run trained with
-        settings["command"] = _prepared(CommandOptions.from_dict(meta["command"]), path)
-    if meta.get(RESIDUAL_KEY) is not None:  # its actions correct the striker's commands
-        settings["outer"] = residual_wrapper(meta[RESIDUAL_KEY], settings["action_repeat"])
-    label = f"{payload['algo']} @ {payload['runner'].get('timesteps', 0)} steps"
-    return _act(policy, deterministic), label, payload, settings
-
-
-def _prepared(command: CommandOptions, path: str) -> CommandOptions:
-    """`command` with its controller and macro files found and read now (ValueError naming `path` if they cannot
-    be: a download that is unavailable here, a file gone), not at the first episode."""
-    try:
-        command.prepare()
-    except (ValueError, OSError) as exc:
-        raise ValueError(f"{path}: its command-mode controller cannot be loaded: {str(exc).splitlines()[0]}") from None
-    return command
-
-
-def _check_widths(path: str, obs_dim: int, act_dim: int, action_mode: str, env_id: str | None,
-                  bounds: tuple[list, list] | None = None) -> None:
-    """ValueError unless a network of these widths (and, for a checkpoint on a gymnasium env, action bounds) fits
-    the env it is about to be evaluated on."""
-    if env_id is None:
-        if action_mode not in ACTION_DIMS:
-            raise ValueError(f"{path}: unknown action mode {action_mode!r}"[:200])
-        want_obs, want_act = OBS_DIM, ACTION_DIMS[action_mode]
-        where = f"the soccer tasks in {action_mode} mode"
-    else:
-        want_obs, low, high = env_spaces(env_id=env_id)
-        want_act, where = len(low), env_id
-        if bounds is not None and act_dim == want_act and not (np.allclose(bounds[0], low) and
-                                                              np.allclose(bounds[1], high)):
-            raise ValueError(f"{path} acts in the bounds {bounds[0]} .. {bounds[1]}, {env_id}'s are "
-                             f"{low.tolist()} .. {high.tolist()}")
-    if (obs_dim, act_dim) != (want_obs, want_act):
-        raise ValueError(f"{path} takes {obs_dim}-dim observations and gives {act_dim}-dim actions; {where} "
-                         f"need {want_obs} and {want_act}")
-
-
-def _act(policy, deterministic: bool) -> Policy:
-    """The harness callable of a DeployedPolicy, deterministic or sampling."""
-    return lambda obs: policy.predict(obs, deterministic=deterministic)
+    if loaded.kind == "scripted":
+        raise UsageError(f"--model {path}: no such file (scripted policies are --policy)")
+    if loaded.note:
+        print(loaded.note)
+    return loaded
 
 
 def evaluate_gym(args, seeds: list[int]) -> int:
     """The generic path: mean deterministic return of a checkpoint on a gymnasium env."""
     if args.model is None:
         raise UsageError("--env-id needs --model")
-    act, label, payload, _ = load_model(args.model, args.device, args.env_id, args.deterministic)
+    loaded = load_model(args.model, args.device, args.env_id, args.deterministic)
     json_path = _json_path(args.json)
     try:
-        records = evaluate_over_seeds(args.env_id, act, args.episodes, seeds)
+        records = evaluate_over_seeds(args.env_id, loaded.policy, args.episodes, seeds)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     returns = [r["return"] for r in records]
     document = {"env_id": args.env_id, "mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
                 "episodes": records}
-    print(f"{args.env_id}: {label}, {len(records)} episodes, mean return {document['mean_return']:.2f} "
+    print(f"{args.env_id}: {loaded.label}, {len(records)} episodes, mean return {document['mean_return']:.2f} "
           f"+- {document['std_return']:.2f}")
     if json_path is not None:
         _write_json_atomic(json_path, document)
@@ -231,11 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_output_dir(video_dir, "--video")
 
     if args.model is not None:
-        policy, label, _, settings = load_model(args.model, args.device, deterministic=args.deterministic)
-        print(f"evaluating {label} from {args.model}")
+        loaded = load_model(args.model, args.device, deterministic=args.deterministic)
+        print(f"evaluating {loaded.label} from {args.model}")
     else:
-        policy, settings = make_policy(args.policy, args.walk_params)
-        label = args.policy
+        loaded = scripted_policy(args.policy, walk_params=args.walk_params)
+    policy, settings = loaded.policy, loaded.settings
     result = evaluate(
         policy, tasks, args.episodes, seeds, ktt_steps_weight=args.ktt_steps_weight, batch_size=args.batch_size,
         max_episode_steps=args.max_episode_steps, progress=ProgressPrinter(args.ktt_steps_weight),

@@ -67,13 +67,13 @@ class NotExportable(ValueError):
 
 
 def is_soccer(metadata: Mapping[str, Any]) -> bool:
-    """Whether a run's metadata (train.py's build_soccer / build_generic) describes the soccer tasks."""
+    """Whether a run's metadata (workflow/builders.py: build_soccer / build_generic) describes the soccer tasks."""
     return "tasks" in metadata
 
 
 def check_run_metadata(metadata: Any, where: str) -> None:
-    """ValueError unless a checkpoint's run metadata (train.py's build_soccer / build_generic) is usable: soccer
-    tasks known, an action mode, a repeat >= 1 and command-mode options that build; or a gymnasium env id."""
+    """ValueError unless a checkpoint's run metadata (workflow/builders.py: build_soccer / build_generic) is usable:
+    soccer tasks known, an action mode, a repeat >= 1 and command-mode options that build; or a gymnasium env id."""
     if not isinstance(metadata, Mapping):
         raise ValueError(f"{where}: the run metadata must be a mapping")
     if not is_soccer(metadata):

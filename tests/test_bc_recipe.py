@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from bc import record, train
-from bc.policies import load_policy_source
 from scoring.harness import evaluate
+from workflow.policies import load_policy
 
 TASKS = ["goalie_penalty_kick", "obstacle_penalty_kick"]
 STEPS = 1000
@@ -25,7 +25,7 @@ def _bc_episode_lengths(tmp_path, noise: float) -> list[int]:
                         "--max-episode-steps", str(STEPS), "--out", str(demos)]) == 0
     assert train.main(["--dataset", str(demos), "--out", str(actor), "--epochs", "40", "--batch-size", "256",
                        "--lr", "1e-3", "--normalize-obs", "--device", "cpu"]) == 0
-    policy, _ = load_policy_source(str(actor))
+    policy = load_policy(str(actor)).policy
     result = evaluate(policy, TASKS, 1, [0, 1, 2], max_episode_steps=STEPS)
     return [r.length for records in result.records.values() for r in records]
 

@@ -8,13 +8,13 @@ import torch
 
 from bc import record as cli
 from bc.dataset import load_demos
-from bc.policies import load_policy_source
 from bc.rollouts import RecordOptions, record_rollouts, rollout_arrays
 from bc.stand import StandController
 from rlcore.algos import build_algorithm
 from rlcore.checkpoint import save_checkpoint
 from rlcore.cliutil import run_cli
 from rlcore.config import NetConfig, TD3Config
+from workflow.policies import load_policy, scripted_policy
 
 TASK = "goalie_penalty_kick"
 
@@ -54,18 +54,21 @@ def _checkpoint(path, action_mode: str) -> None:
 
 
 def test_policy_sources(tmp_path) -> None:
-    policy, label = load_policy_source("stand", action_mode="pd")
-    assert isinstance(policy, StandController) and "pd" in label
+    loaded = scripted_policy("stand", action_mode="pd")
+    assert isinstance(loaded.policy, StandController) and "pd" in loaded.label
+    assert loaded.settings == {"action_mode": "pd"}
     _checkpoint(tmp_path / "checkpoint.pt", "torque")
-    policy, label = load_policy_source(str(tmp_path / "checkpoint.pt"))
-    assert policy(np.zeros((2, 89), np.float32)).shape == (2, 12) and "td3 checkpoint" in label
-    with pytest.raises(ValueError, match="trained on torque actions, the env runs pd"):
-        load_policy_source(str(tmp_path / "checkpoint.pt"), action_mode="pd")
-    with pytest.raises(ValueError, match=r"use 'stand' or 'striker' or a policy file \(\.pt\)"):
-        load_policy_source(str(tmp_path / "model.zip"))
+    loaded = load_policy(str(tmp_path / "checkpoint.pt"))
+    assert loaded.policy(np.zeros((2, 89), np.float32)).shape == (2, 12) and loaded.kind == "checkpoint"
+    assert loaded.settings == {"action_mode": "torque", "action_repeat": 1} and "td3 @ 0 steps" in loaded.label
+    with pytest.raises(ValueError, match="no such policy file"):
+        load_policy(str(tmp_path / "model.zip"))
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match="not a policy file"):
+        load_policy(str(tmp_path / "notes.txt"))
     torch.save({"something": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a checkpoint"):
-        load_policy_source(str(tmp_path / "other.pt"))
+        load_policy(str(tmp_path / "other.pt"))
 
 
 def test_cli_records_a_file_bc_and_prefill_can_read(tmp_path, capsys) -> None:
@@ -82,7 +85,7 @@ def test_cli_records_a_file_bc_and_prefill_can_read(tmp_path, capsys) -> None:
     (["--seeds", "1,1"], "--seeds must be distinct"),
     (["--noise", "-0.1"], "noise must be in [0, 1]"),
     (["--tasks", "basketball"], "unknown task 'basketball'"),
-    (["--policy", "missing.pt"], "policy file not found: missing.pt"),
+    (["--policy", "missing.pt"], "no such policy file: missing.pt"),
     (["--policy", "stand", "--action-mode", "pd", "--max-episode-steps", "0"], "--max-episode-steps must be >= 1"),
 ])
 def test_cli_errors_are_one_line(tmp_path, capsys, argv, message) -> None:

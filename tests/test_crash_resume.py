@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import train
+import workflow.builders
 from rlcore.checkpoint import load_checkpoint
 from rlcore.cliutil import run_cli
 from scoring.harness import EvalResult
@@ -88,7 +89,7 @@ def test_resumed_soccer_run_keeps_its_best_models(tmp_path, monkeypatch, capsys)
         terms = {"success": False, "offside": False, "distance": next(scores)}
         return EvalResult({"kick_to_target": [EpisodeRecord("kick_to_target", 0, terms, 100, False, True)]})
 
-    monkeypatch.setattr(train, "evaluate_soccer", scripted_evaluation)
+    monkeypatch.setattr(workflow.builders, "evaluate_soccer", scripted_evaluation)
     save = tmp_path / "ktt"
     argv = ["--algo", "td3", "--net-arch", "16,16", "--buffer-size", "1000", "--learning-starts", "100",
             "--eval-freq", "120", "--eval-episodes", "1", "--eval-seeds", "0", "--max-episode-steps", "100",

@@ -6,6 +6,7 @@ import pytest
 
 import evaluate
 from rlcore.cliutil import run_cli
+from workflow.policies import scripted_policy
 
 
 @pytest.fixture
@@ -74,12 +75,13 @@ def test_policy_selection():
 
     obs = np.zeros((3, 89), np.float32)
     for name in evaluate.POLICIES:
-        policy, settings = evaluate.make_policy(name)
+        loaded = scripted_policy(name)
+        policy, settings = loaded.policy, loaded.settings
         actions = policy(obs)
         width = 3 if settings.get("action_mode") == "command" else 12  # the striker walks: (vx, vy, yaw) commands
         assert actions.shape == (3, width) and actions.dtype == np.float32
         assert np.all(np.abs(actions) <= 1.0)
-    assert evaluate.make_policy("striker")[1]["command"].walk
+    assert scripted_policy("striker").settings["command"].walk
 
 
 @pytest.mark.slow

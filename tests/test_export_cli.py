@@ -16,6 +16,8 @@ from stable_baselines3 import TD3
 import evaluate
 import submission.__main__ as export_cli
 import train
+import workflow.builders
+import workflow.training
 from envs.preprocess import OBS_DIM
 from envs.tasks import TASK_NAMES
 from rlcore.algos import build_algorithm
@@ -104,7 +106,7 @@ def _stub_result(*args, **kwargs) -> EvalResult:
 
 
 def test_train_with_pd_actions_writes_torchscript_not_a_zip(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(train, "evaluate_soccer", _stub_result)
+    monkeypatch.setattr(workflow.builders, "evaluate_soccer", _stub_result)
     argv = ["--algo", "td3", "--tasks", "kick_to_target", "--n-envs", "1", "--action-mode", "pd",
             "--total-timesteps", "20", "--learning-starts", "10", "--net-arch", "8", "--save-dir", str(tmp_path)]
     assert run_cli(train.main, argv) == 0
@@ -129,7 +131,7 @@ def test_export_cli_rewrites_what_train_wrote(tmp_path, capsys):
     assert (best["normalizer"], best["evaluation"]) == (final["normalizer"], final["evaluation"])
 
 
-class _SpyRunner(train.Runner):
+class _SpyRunner(workflow.training.Runner):
     """Records what train.py hands the runner."""
 
     seen: dict = {}
@@ -142,7 +144,7 @@ class _SpyRunner(train.Runner):
 @pytest.mark.parametrize("name", ["td3", "ppo"])
 def test_train_warm_starts_from_a_zip(name, tmp_path, monkeypatch, capsys):
     path, original = pendulum_zip(tmp_path, name, normalize=name == "ppo")
-    monkeypatch.setattr(train, "Runner", _SpyRunner)
+    monkeypatch.setattr(workflow.training, "Runner", _SpyRunner)
     run = tmp_path / "warm"
     budget = ["--learning-starts", "100"] if name == "td3" else ["--n-steps", "500"]  # no update happens
     argv = ["--env-id", "Pendulum-v1", "--algo", name, "--resume-model", str(path), "--total-timesteps", "40",

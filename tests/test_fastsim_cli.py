@@ -8,6 +8,7 @@ import evaluate
 import train
 from bc import record
 from rlcore.cliutil import run_cli
+from workflow.presets import SOCCER_DEFAULTS
 
 
 @pytest.mark.parametrize(("main", "argv", "message"), [
@@ -31,7 +32,7 @@ def test_bad_sim_input_is_one_line_and_exit_2(main, argv, message, capsys, tmp_p
 
 
 def test_defaults_fast_for_training_and_recording_official_for_evaluate():
-    assert train.SOCCER_DEFAULTS["sim"] == "fast"
+    assert SOCCER_DEFAULTS["sim"] == "fast"
     assert record.build_parser().parse_args(["--out", "x.npz"]).sim == "fast"
     assert evaluate.build_parser().parse_args(["--policy", "zero"]).sim is None  # resolved to official
 

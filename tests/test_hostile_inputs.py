@@ -32,6 +32,7 @@ import torch
 
 import evaluate
 import train
+import workflow.builders
 from bc import record as bc_record
 from bc import train as bc_train
 from bc.cloning import BCConfig, make_payload, save_bc, train_bc
@@ -623,8 +624,8 @@ class SignalAt(gym.vector.VectorWrapper):
 
 
 def _signalling_env(monkeypatch, at: int, *signums: int) -> None:
-    make = train.make_gym_vec_env
-    monkeypatch.setattr(train, "make_gym_vec_env", lambda *a, **k: SignalAt(make(*a, **k), at, signums))
+    make = workflow.builders.make_gym_vec_env
+    monkeypatch.setattr(workflow.builders, "make_gym_vec_env", lambda *a, **k: SignalAt(make(*a, **k), at, signums))
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -18,6 +18,7 @@ from rlcore.cliutil import run_cli
 from scoring.harness import evaluate as harness_evaluate
 from skills.residual import ResidualStriker, ResidualStrikerModule, check_scale, residual_wrapper
 from skills.striker import StrikerPolicy, striker_config, striker_settings
+from workflow import presets
 
 REPEAT = 5
 
@@ -121,14 +122,16 @@ def test_a_residual_run_trains_evaluates_and_resumes_with_its_residual(tmp_path,
     save = tmp_path / "run"
     assert run_cli(train.main, _train_argv(save, "--residual-striker", "0.3", "--total-timesteps", "100")) == 0
     assert (save / "best_model_competition.pt").is_file()
-    _, label, _, best_settings = evaluate.load_model(str(save / "best_model_competition.checkpoint.pt"), "cpu")
+    best = evaluate.load_model(str(save / "best_model_competition.checkpoint.pt"), "cpu")
+    label, best_settings = best.label, best.settings
     assert best_settings["outer"] is not None and label.startswith("td3 @ 100")  # the best model, scorable
     # the actor starts at a zero correction and waits for the critic: the run's evaluation is the striker's score
     final = [json.loads(line) for line in (save / "metrics.jsonl").read_text().splitlines()][-1]
     striker = harness_evaluate(StrikerPolicy(striker_config(), action_repeat=REPEAT), ["goalie_penalty_kick"], 1,
                                [0], sim="fast", max_episode_steps=200, **_settings())
     assert final["comp_eval/C_overall"] == pytest.approx(striker.c_overall, abs=1e-9)
-    _, _, payload, settings = evaluate.load_model(str(save / "checkpoint.pt"), "cpu")
+    latest = evaluate.load_model(str(save / "checkpoint.pt"), "cpu")
+    payload, settings = latest.payload, latest.settings
     assert payload["metadata"]["residual_striker"] == 0.3 and settings["outer"] is not None
     capsys.readouterr()
     resume = ["--resume-model", str(save / "checkpoint.pt"), "--total-timesteps", "150"]
@@ -160,11 +163,11 @@ def test_a_residual_needs_command_mode_over_the_walk_engine(tmp_path, capsys, ar
 
 
 def test_no_arguments_is_the_default_recipe_and_flags_after_a_recipe_win():
-    assert train.expand_recipe([]) == train.RECIPES[train.DEFAULT_RECIPE]
-    argv = train.expand_recipe(["--recipe", "striker-residual", "--total-timesteps", "100"])
+    assert presets.expand_recipe([]) == presets.RECIPES[presets.DEFAULT_RECIPE]
+    argv = presets.expand_recipe(["--recipe", "striker-residual", "--total-timesteps", "100"])
     args = train.build_parser().parse_args(argv)
     assert args.residual_striker == 0.3 and args.action_mode == "command" and args.total_timesteps == 100
-    assert train.expand_recipe(["--algo", "sac"]) == ["--algo", "sac"]
+    assert presets.expand_recipe(["--algo", "sac"]) == ["--algo", "sac"]
 
 
 def test_the_default_recipe_runs_in_miniature(tmp_path):

@@ -81,7 +81,7 @@ def test_a_bc_actor_of_striker_demos_knows_its_controller_and_repeat(tmp_path, c
             "--max-episode-steps", "100", "--sim", "fast"]
     assert run_cli(evaluate.main, argv) == 0
     assert "length 100 " in capsys.readouterr().err
-    _, _, _, settings = evaluate.load_model(str(actor), "cpu")
+    settings = evaluate.load_model(str(actor), "cpu").settings
     assert settings["action_repeat"] == 5 and settings["command"].walk
     payload["command"] = None
     torch.save(payload, actor)
