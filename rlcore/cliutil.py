@@ -145,7 +145,7 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
             dest = str(key).lstrip("-").replace("-", "_")
             if dest not in actions or dest in ("help", flag.lstrip("-").replace("-", "_")):
                 raise UsageError(f"{flag} {path}: unknown option {key!r}")
-            defaults[dest] = _config_value(actions[dest], value, f"{flag} {path}: option {key!r}")
+            defaults[dest] = config_value(actions[dest], value, f"{flag} {path}: option {key!r}")
         parser.set_defaults(**defaults)
     return parser.parse_args(argv)
 
@@ -161,7 +161,7 @@ def _flag_value(argv: list[str], flag: str) -> str | None:
     return None
 
 
-def _config_value(action: argparse.Action, value, where: str):
+def config_value(action: argparse.Action, value, where: str):
     """A YAML value converted as argparse would convert the same text on the command line."""
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
         if not isinstance(value, bool):

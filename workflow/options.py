@@ -22,7 +22,7 @@ from envs.command import CommandOptions, MacroReward
 from envs.factory import ACTION_MODES, REWARD_PROFILES
 from envs.fastsim import SIMS
 from envs.tasks import KTT_STEPS_WEIGHT
-from rlcore.cliutil import ArgumentParser, UsageError, finite_float, parse_seeds, seed_type
+from rlcore.cliutil import ArgumentParser, UsageError, config_value, finite_float, parse_seeds, seed_type
 from rlcore.config import PRECISIONS, BufferConfig, NetConfig, ObsNormConfig, field_docs
 from rlcore.registry import ALGORITHM_SPECS, algorithm_spec
 from rlcore.runner import RunConfig
@@ -388,6 +388,19 @@ def build_parser(prog: str = "train.py", description: str | None = None) -> Argu
 def options_from_args(args: argparse.Namespace) -> TrainOptions:
     """The TrainOptions of a parsed command line."""
     return TrainOptions(**{name: getattr(args, name) for name in OPTION_FIELDS})
+
+
+def options_from_mapping(values: dict[str, Any], where: str) -> TrainOptions:
+    """TrainOptions from option names (dashes or underscores) and YAML-style values, each converted and checked
+    as `--config` converts it (UsageError naming `where` and the key otherwise)."""
+    actions = {a.dest: a for a in build_parser()._actions if a.option_strings}
+    fields: dict[str, Any] = {}
+    for key, value in values.items():
+        name = str(key).lstrip("-").replace("-", "_")
+        if name not in OPTION_FIELDS:
+            raise UsageError(f"{where}: unknown option {key!r}")
+        fields[name] = config_value(actions[name], value, f"{where}: option {key!r}")
+    return TrainOptions(**fields)
 
 
 def check_options(options: TrainOptions) -> None:

@@ -8,9 +8,11 @@ a safe point with checkpoint.pt written: `rlcore.runner.Interrupted` propagates 
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from bc.prefill import PREFILL_METRIC, prefill_replay
 from envs.hub import configure_hf
@@ -46,6 +48,7 @@ from workflow.start import (
 )
 
 CHECKPOINT_FILE = "checkpoint.pt"
+EvaluationHook = Callable[[int, dict[str, float]], None]
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,9 @@ class TrainResult:
         return lines
 
 
-def train(options: TrainOptions) -> TrainResult:
-    """Run one training run (module docstring); options left None take the workflow's defaults."""
-    import torch
-
+def train(options: TrainOptions, on_evaluation: EvaluationHook | None = None) -> TrainResult:
+    """Run one training run (module docstring); options left None take the workflow's defaults.
+    `on_evaluation(timestep, scores)` sees every evaluation, the final one included (a sweep reports them)."""
     options = options.with_defaults()
     check_options(options)
     configure_hf(options.hf_token, options.hf_home)
@@ -100,14 +102,14 @@ def train(options: TrainOptions) -> TrainResult:
         run_env.env.close()
         raise UsageError(f"{run_env.description}: {exc}" if not isinstance(exc, UsageError) else str(exc)) from None
     try:
-        return _run(options, run_env, cfg, schedule, device, start, save_dir, spaces)
+        return _run(options, run_env, cfg, schedule, device, start, save_dir, spaces, on_evaluation)
     finally:
         run_env.env.close()
         lock.release()
 
 
 def _run(options: TrainOptions, run_env: RunEnv, cfg, schedule, device, start: Start, save_dir: Path,
-         spaces) -> TrainResult:
+         spaces, on_evaluation: EvaluationHook | None) -> TrainResult:
     """Build the algorithm and the runner in the locked save dir, train, write the final model."""
     obs_dim, low, high, real_low, real_high = spaces
     seed_everything(options.seed)
@@ -130,6 +132,8 @@ def _run(options: TrainOptions, run_env: RunEnv, cfg, schedule, device, start: S
         history = [row for row in read_metrics(save_dir / "metrics.jsonl")
                    if isinstance(row, dict) and isinstance(row.get("timestep"), int) and row["timestep"] <= resumed_at]
         evaluate = track_evaluations(evaluate, save_dir, best, history)
+    if on_evaluation is not None:
+        evaluate = _reporting(evaluate, on_evaluation)
     try:
         runner = Runner(algo, run_env.env, schedule, save_dir=save_dir, evaluate=evaluate,
                         logger=RunLogger(save_dir), metadata=run_env.metadata, resume=start.resume, tracker=best)
@@ -154,6 +158,12 @@ def _run(options: TrainOptions, run_env: RunEnv, cfg, schedule, device, start: S
                        best.summary() if best is not None else [])
 
 
-def log_error(message: str) -> None:
-    """A warning line on stderr (the CLIs' convention)."""
-    print(message, file=sys.stderr)
+def _reporting(evaluate, on_evaluation: EvaluationHook):
+    """`evaluate` that also hands every evaluation's scores to `on_evaluation`."""
+
+    def evaluate_and_report(policy, timestep: int) -> dict[str, float]:
+        scores = evaluate(policy, timestep)
+        on_evaluation(timestep, dict(scores))
+        return scores
+
+    return evaluate_and_report
