@@ -3,8 +3,8 @@
 Bad input must end in ONE line on stderr and exit code 2, never a traceback. Every check raises
 `UsageError`; `run_cli` turns it into that line. argparse's own errors go the same way, and so does an
 OSError that escapes a tool (a write that failed: no space left, a vanished folder). Values are checked when
-the command line is parsed (`seed`, `finite_float`, `parse_int_list` with its range), so no run trains for
-hours and then dies on a flag at its final evaluation.
+the command line is parsed (`seed`, `finite_float`, `parse_int_list` with its range, `parse_net_arch`), so no
+run trains for hours and then dies on a flag at its final evaluation.
 """
 
 from __future__ import annotations
@@ -89,6 +89,21 @@ def parse_int_list(text: str, flag: str, *, minimum: int | None = 0, maximum: in
     if distinct and len(set(values)) != len(values):
         raise UsageError(f"{flag} must be distinct, got {text!r}")
     return values
+
+
+def parse_net_arch(text: str) -> tuple[int, ...]:
+    """--net-arch of train.py and bc.train: '256,256,128' -> (256, 256, 128); anything else is a UsageError.
+
+    Stricter than parse_int_list: an empty entry ('256,,128') is refused, not skipped, so a typo cannot drop a
+    layer.
+    """
+    try:
+        sizes = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise UsageError(f"--net-arch must be comma-separated positive integers, got {text!r}") from None
+    if any(s <= 0 for s in sizes):
+        raise UsageError(f"--net-arch must be comma-separated positive integers, got {text!r}")
+    return sizes
 
 
 def parse_seeds(text: str, flag: str) -> list[int]:
