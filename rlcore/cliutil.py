@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from rlcore.safepickle import read_bounded
+
 SEED_MAX = 2**32 - 1
 """Largest seed (numpy's legacy seeding, which train.py uses, takes 0 .. 2**32 - 1)."""
 MAX_CONFIG_BYTES = 2**20
@@ -138,12 +140,9 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     path = _flag_value(argv, flag)
     if path is not None:
         try:
-            with open(path, "rb") as handle:
-                raw = handle.read(MAX_CONFIG_BYTES + 1)
-        except OSError as exc:
-            raise UsageError(f"{flag} {path}: {exc.strerror or exc}") from None
-        if len(raw) > MAX_CONFIG_BYTES:
-            raise UsageError(f"{flag} {path}: larger than {MAX_CONFIG_BYTES:,} bytes; not a run's options")
+            raw = read_bounded(path, MAX_CONFIG_BYTES)
+        except ValueError as exc:
+            raise UsageError(f"{flag} {exc}") from None
         try:
             data = yaml.safe_load(raw.decode("utf-8"))
         except UnicodeDecodeError:
