@@ -1,4 +1,4 @@
-"""Evaluation reset seeds: the one scheme of every evaluation (the soccer harness and the generic gymnasium path).
+"""Evaluation reset seeds: the one scheme of every evaluation (scoring/harness.py and rlcore/gym_env.py).
 
 Every evaluation episode gets its own reset seed
 
