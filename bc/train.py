@@ -23,7 +23,7 @@ from rlcore.cliutil import (
     ArgumentParser,
     UsageError,
     finite_float,
-    parse_int_list,
+    parse_net_arch,
     resolve_device,
     run_cli,
     seed_type,
@@ -60,7 +60,7 @@ def build_parser() -> ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    net_arch = tuple(parse_int_list(args.net_arch, "--net-arch", minimum=1))
+    net_arch = parse_net_arch(args.net_arch)
     try:
         cfg = BCConfig(algo=args.algo, net_arch=net_arch, activation=args.activation, epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction,

@@ -1,6 +1,7 @@
 """Env factories: `make_env` returns a thunk (CleanRL style); `make_vec_env` builds a gymnasium vector env.
 
-The wrapper chain and the reward profiles are described in envs/wrappers.py.
+The wrapper chain is defined once, in WRAPPER_CHAIN; its layers and the reward profiles are described in
+envs/wrappers.py.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import Callable, Sequence
 import gymnasium as gym
 import sai_mujoco  # noqa: F401  (registers the LowerT1* ids; does not import mujoco, so MUJOCO_GL can still be set)
 
-from envs.command import CommandOptions, MacroBonus, command_wrapper
+from envs.command import CommandAction, CommandOptions, MacroBonus, command_wrapper
 from envs.fastsim import FastSoccerEnv, FusedPDRepeat, check_sim
-from envs.tasks import get_task
+from envs.tasks import Task, get_task
 from envs.vector import BatchVectorEnv, ShardedVectorEnv
 from envs.wrappers import (
     ACTION_MODES,
@@ -31,11 +32,59 @@ from envs.wrappers import (
     ShapedEnvReward,
     TorqueAction,
     adjust_reward_config,
-    check_wrapper_order,
-    expected_wrapper_order,
 )
 
 VEC_ENVS = ("sync", "async")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainSettings:
+    """What decides the wrapper chain of one env: make_env's arguments, already checked."""
+
+    task: Task
+    action_mode: str
+    reward_profile: str
+    action_repeat: int
+    pd_scale: float
+    lean_info: bool
+    command: CommandOptions | None
+    sim: str
+
+    @property
+    def fused_pd(self) -> bool:
+        """The fast twin runs the PD law and the action repeat in one loop (FusedPDRepeat)."""
+        return self.sim == "fast" and self.action_mode == "pd"
+
+
+@dataclasses.dataclass(frozen=True)
+class WrapperStep:
+    """One layer of the chain: its wrapper type, whether a configuration uses it, how it wraps the env below."""
+
+    wrapper: type[gym.Wrapper]
+    used: Callable[[ChainSettings], bool]
+    wrap: Callable[[gym.Env, ChainSettings], gym.Env]
+
+
+WRAPPER_CHAIN: tuple[WrapperStep, ...] = (
+    WrapperStep(CommandAction, lambda s: s.action_mode == "command",
+                lambda env, s: command_wrapper(env, s.task, s.command)),
+    WrapperStep(FusedPDRepeat, lambda s: s.fused_pd, lambda env, s: FusedPDRepeat(env, s.pd_scale, s.action_repeat)),
+    WrapperStep(PDAction, lambda s: s.action_mode == "pd" and not s.fused_pd, lambda env, s: PDAction(env, s.pd_scale)),
+    WrapperStep(TorqueAction, lambda s: s.action_mode == "torque", lambda env, s: TorqueAction(env)),
+    WrapperStep(ActionRepeat, lambda s: s.action_repeat > 1 and not s.fused_pd,
+                lambda env, s: ActionRepeat(env, s.action_repeat)),
+    WrapperStep(PreprocessObs, lambda s: True, lambda env, s: PreprocessObs(env, s.task)),
+    WrapperStep(CompetitionReward, lambda s: s.reward_profile == "competition",
+                lambda env, s: CompetitionReward(env, s.task)),
+    WrapperStep(ShapedEnvReward, lambda s: s.reward_profile in SHAPING_PROFILES,
+                lambda env, s: ShapedEnvReward(env, s.reward_profile)),
+    WrapperStep(MacroBonus, lambda s: s.command is not None and s.command.macro_reward is not None,
+                lambda env, s: MacroBonus(env, s.task, s.command.macro_reward)),
+    WrapperStep(LeanInfo, lambda s: s.lean_info, lambda env, s: LeanInfo(env)),
+)
+"""The wrapper chain, innermost first: its one definition (each layer is described in envs/wrappers.py).
+make_env applies the steps a configuration uses, in this order, then `outer`; tests/test_envs_factory.py
+holds the chains built against this table and against the expected chains written out."""
 
 
 def make_env(
@@ -94,7 +143,7 @@ def make_env(
         )
     render_kwargs = {} if render_size is None else {"width": render_size[0], "height": render_size[1]}
 
-    fused_pd = sim == "fast" and action_mode == "pd"
+    settings = ChainSettings(spec, action_mode, reward_profile, action_repeat, pd_scale, lean_info, command, sim)
 
     def thunk() -> gym.Env:
         import sai_mujoco  # noqa: F401, F811  (registers the ids in a worker process that unpickled this thunk)
@@ -109,30 +158,9 @@ def make_env(
         if reward_profile in SHAPING_PROFILES:
             # An instance attribute: the class-level reward_config dict stays untouched.
             base.reward_config = adjust_reward_config(base.reward_config, reward_profile)
-        if action_mode == "command":
-            env = command_wrapper(env, spec, command)
-        elif fused_pd:
-            env = FusedPDRepeat(env, pd_scale, action_repeat)
-        elif action_mode == "pd":
-            env = PDAction(env, pd_scale)
-        else:
-            env = TorqueAction(env)
-        action_wrapper = type(env)
-        repeat_wrapper = action_repeat if not fused_pd else 1
-        if repeat_wrapper > 1:
-            env = ActionRepeat(env, action_repeat)
-        env = PreprocessObs(env, spec)
-        if reward_profile == "competition":
-            env = CompetitionReward(env, spec)
-        elif reward_profile in SHAPING_PROFILES:
-            env = ShapedEnvReward(env, reward_profile)
-        bonus = MacroBonus if command is not None and command.macro_reward is not None else None
-        if bonus is not None:
-            env = bonus(env, spec, command.macro_reward)
-        if lean_info:
-            env = LeanInfo(env)
-        check_wrapper_order(env, expected_wrapper_order(action_wrapper, repeat_wrapper, reward_profile, lean_info,
-                                                        bonus))
+        for step in WRAPPER_CHAIN:
+            if step.used(settings):
+                env = step.wrap(env, settings)
         if outer is not None:
             env = outer(env)
         env.metadata = {

@@ -1,13 +1,16 @@
 """Wrappers around one sai_mujoco soccer env: action modes, reward profiles, the 89-dim observation.
 
-Chain built by envs/factory.make_env, innermost first:
-  gym.make (TimeLimit 5000, 500 Hz, 1 physics step per env step)
+Chain built by envs/factory.make_env from its one definition, envs/factory.WRAPPER_CHAIN; innermost first:
+  gym.make (TimeLimit 5000, 500 Hz, 1 physics step per env step), or the fast twin (envs/fastsim.py)
   -> action mode: `TorqueAction` (default) or `PDAction`      (policy acts in Box(-1, 1, (12,)))
                  or `CommandAction` (envs/command.py)        (Box(-1, 1, (3,)): walking controller + kick macro)
-  -> `ActionRepeat` (only when action_repeat > 1)
+                 or, pd on the fast twin, `FusedPDRepeat`    (PD law and action repeat in one loop)
+  -> `ActionRepeat` (only when action_repeat > 1 and not fused)
   -> `PreprocessObs`                                          (obs becomes the float32 89-dim vector)
   -> reward profile: `CompetitionReward` (default), `ShapedEnvReward` (pressure_shot / tight), none (env)
+  -> `MacroBonus` (envs/command.py; only with a macro reward in the command mode)
   -> `LeanInfo` (only on request: training vector envs)
+  -> `outer` (make_env's last wrapper, when given)
 
 Reward profiles:
 * `competition`: potential-based shaping on the official score. With the task's official weights w_k
@@ -27,7 +30,7 @@ Reward profiles:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, SupportsFloat
 
@@ -305,48 +308,3 @@ class LeanInfo(gym.Wrapper):
 ACTION_MODES = ("torque", "pd", "command")
 """What the policy outputs: torques (`TorqueAction`), PD offsets (`PDAction`), or a walking command
 (`CommandAction` in envs/command.py, which needs the controller files; envs/factory builds each)."""
-
-
-REWARD_WRAPPERS: dict[str, type[gym.Wrapper]] = {
-    "competition": CompetitionReward,
-    "pressure_shot": ShapedEnvReward,
-    "tight": ShapedEnvReward,
-}
-"""The wrapper of each reward profile (`env` has none)."""
-
-
-def expected_wrapper_order(
-    action_wrapper: type[gym.Wrapper], action_repeat: int, reward_profile: str, lean_info: bool,
-    macro_bonus: type[gym.Wrapper] | None = None,
-) -> list[type[gym.Wrapper]]:
-    """Our wrappers, outer -> inner, for one configuration (the seed's wrapper-order check, adapted);
-    `macro_bonus` is the command mode's bonus wrapper type when one is used."""
-    order: list[type[gym.Wrapper]] = [LeanInfo] if lean_info else []
-    order += [macro_bonus] if macro_bonus is not None else []
-    order += [REWARD_WRAPPERS[reward_profile]] if reward_profile in REWARD_WRAPPERS else []
-    order.append(PreprocessObs)
-    order += [ActionRepeat] if action_repeat > 1 else []
-    order.append(action_wrapper)
-    return order
-
-
-def check_wrapper_order(env: gym.Env, expected: Sequence[type]) -> None:
-    """Raise RuntimeError unless every `expected` wrapper type (outer -> inner) sits in the chain in order.
-
-    Other wrappers (gymnasium's own) may sit between them.
-    """
-    chain = []
-    while isinstance(env, gym.Wrapper):
-        chain.append(type(env))
-        env = env.env
-    last = -1
-    for wrapper_type in expected:
-        if wrapper_type not in chain:
-            raise RuntimeError(f"missing wrapper {wrapper_type.__name__} in {[t.__name__ for t in chain]}")
-        position = chain.index(wrapper_type)
-        if position <= last:
-            raise RuntimeError(
-                f"wrapper order mismatch: expected {[t.__name__ for t in expected]} (outer -> inner), "
-                f"got {[t.__name__ for t in chain]}"
-            )
-        last = position

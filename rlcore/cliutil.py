@@ -3,8 +3,8 @@
 Bad input must end in ONE line on stderr and exit code 2, never a traceback. Every check raises
 `UsageError`; `run_cli` turns it into that line. argparse's own errors go the same way, and so does an
 OSError that escapes a tool (a write that failed: no space left, a vanished folder). Values are checked when
-the command line is parsed (`seed`, `finite_float`, `parse_int_list` with its range), so no run trains for
-hours and then dies on a flag at its final evaluation.
+the command line is parsed (`seed`, `finite_float`, `parse_int_list` with its range, `parse_net_arch`), so no
+run trains for hours and then dies on a flag at its final evaluation.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 import torch
+
+from rlcore.safepickle import read_bounded
 
 SEED_MAX = 2**32 - 1
 """Largest seed (numpy's legacy seeding, which train.py uses, takes 0 .. 2**32 - 1)."""
@@ -91,6 +93,21 @@ def parse_int_list(text: str, flag: str, *, minimum: int | None = 0, maximum: in
     return values
 
 
+def parse_net_arch(text: str) -> tuple[int, ...]:
+    """--net-arch of train.py and bc.train: '256,256,128' -> (256, 256, 128); anything else is a UsageError.
+
+    Stricter than parse_int_list: an empty entry ('256,,128') is refused, not skipped, so a typo cannot drop a
+    layer.
+    """
+    try:
+        sizes = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise UsageError(f"--net-arch must be comma-separated positive integers, got {text!r}") from None
+    if any(s <= 0 for s in sizes):
+        raise UsageError(f"--net-arch must be comma-separated positive integers, got {text!r}")
+    return sizes
+
+
 def parse_seeds(text: str, flag: str) -> list[int]:
     """Comma-separated distinct seeds in [0, 2**32 - 1]."""
     return parse_int_list(text, flag, minimum=0, maximum=SEED_MAX, distinct=True)
@@ -123,12 +140,9 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     path = _flag_value(argv, flag)
     if path is not None:
         try:
-            with open(path, "rb") as handle:
-                raw = handle.read(MAX_CONFIG_BYTES + 1)
-        except OSError as exc:
-            raise UsageError(f"{flag} {path}: {exc.strerror or exc}") from None
-        if len(raw) > MAX_CONFIG_BYTES:
-            raise UsageError(f"{flag} {path}: larger than {MAX_CONFIG_BYTES:,} bytes; not a run's options")
+            raw = read_bounded(path, MAX_CONFIG_BYTES)
+        except ValueError as exc:
+            raise UsageError(f"{flag} {exc}") from None
         try:
             data = yaml.safe_load(raw.decode("utf-8"))
         except UnicodeDecodeError:

@@ -11,6 +11,8 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 
+from rlcore.seeds import GENERIC_TASK, MAX_EPISODES, episode_seed
+
 
 def make_gym_vec_env(env_id: str, n_envs: int = 1, vec_env: str = "sync") -> gym.vector.VectorEnv:
     """A gymnasium vector env with SAME_STEP autoreset (final observations in info['final_obs'])."""
@@ -27,16 +29,14 @@ def make_gym_vec_env(env_id: str, n_envs: int = 1, vec_env: str = "sync") -> gym
     raise ValueError(f"vec_env must be 'sync' or 'async', got {vec_env!r}")
 
 
-SEED_STRIDE = 10_000
-"""Reset seed of episode e under eval seed s: s * SEED_STRIDE + e (distinct while episodes < SEED_STRIDE)."""
-
-
 def evaluate_over_seeds(env_id: str, act: Callable[[np.ndarray], np.ndarray], episodes: int,
                         eval_seeds: list[int]) -> list[dict[str, float]]:
-    """`episodes` episodes per eval seed, each with its own reset seed (SEED_STRIDE); per-episode records."""
-    if not 0 < episodes <= SEED_STRIDE:
-        raise ValueError(f"episodes must be in [1, {SEED_STRIDE}], got {episodes}")
-    return [r for s in eval_seeds for r in evaluate_returns(env_id, act, episodes, seed=s * SEED_STRIDE)]
+    """`episodes` episodes per eval seed; episode e of eval seed s resets with episode_seed(s, GENERIC_TASK, e)
+    (rlcore/seeds.py, the soccer harness's scheme); per-episode records."""
+    if not 0 < episodes <= MAX_EPISODES:
+        raise ValueError(f"episodes must be in [1, {MAX_EPISODES}], got {episodes}")
+    return [r for s in eval_seeds
+            for r in evaluate_returns(env_id, act, episodes, seed=episode_seed(s, GENERIC_TASK, 0))]
 
 
 def evaluate_returns(env_id: str, act: Callable[[np.ndarray], np.ndarray], episodes: int,

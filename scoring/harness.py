@@ -4,7 +4,7 @@ A policy maps a float32 batch of 89-dim observations (N, 89) to actions (N, A) i
 action space ([-1, 1]; A = 12, or 3 in the command action mode). Episodes of one task run in lock-step
 on a batch of envs, one policy call per step for the whole batch, so network policies pay one forward
 pass per step. Each env runs episodes one after
-another; every episode gets its own reset seed
+another; every episode gets its own reset seed (rlcore/seeds.py, the one scheme of every evaluation)
 
     reset_seed = eval_seed * 1_000_000 + task_index * 100_000 + episode     (episode < 100_000)
 
@@ -35,24 +35,12 @@ from envs.factory import make_env
 from envs.lockstep import Step, policy_act, run_lockstep
 from envs.tasks import KTT_STEPS_WEIGHT, get_task
 from envs.wrappers import DEFAULT_PD_SCALE
+from rlcore.seeds import MAX_EPISODES, episode_seed
 from scoring.report import EpisodeRecord, aggregate, episode_report, plain_terms
 
 Policy = Callable[[np.ndarray], np.ndarray]
 Progress = Callable[[EpisodeRecord, int, int], None]
 """Called after every finished episode with (record, episodes done for its task, episodes of the task)."""
-
-SEED_STRIDE = 1_000_000
-TASK_STRIDE = 100_000
-MAX_EPISODES = TASK_STRIDE
-"""Episodes per eval seed per task must not exceed this (their reset seeds would overlap)."""
-
-
-def episode_seed(eval_seed: int, task_index: int, episode: int) -> int:
-    """The reset seed of one episode (formula in the module docstring)."""
-    if eval_seed < 0 or not 0 <= episode < TASK_STRIDE:
-        raise ValueError(f"need eval_seed >= 0 and 0 <= episode < {TASK_STRIDE}, got {eval_seed}, {episode}")
-    return eval_seed * SEED_STRIDE + task_index * TASK_STRIDE + episode
-
 
 def run_task(
     policy: Policy,

@@ -111,7 +111,7 @@ def _nan_obs():
     ({}, [], "does not record its action mode: pass --action-mode"),
     ({"action_mode": np.array("pd")}, ["--action-mode", "torque"], "--action-mode torque but the dataset holds pd"),
     ({}, ["--action-mode", "command"], "command actions are 3-dim, the dataset's are 12-dim"),
-    ({}, ["--action-mode", "pd", "--net-arch", "64,0"], "--net-arch values must be >= 1"),
+    ({}, ["--action-mode", "pd", "--net-arch", "64,0"], "--net-arch must be comma-separated positive integers"),
     ({}, ["--action-mode", "pd", "--val-fraction", "1.0"], "val fraction must be in [0, 1)"),
 ])
 def test_cli_errors_are_one_line(tmp_path, capsys, arrays, argv, message) -> None:

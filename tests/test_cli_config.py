@@ -7,7 +7,7 @@ import json
 import pytest
 
 import train
-from rlcore.cliutil import ArgumentParser, UsageError, parse_with_config, run_cli
+from rlcore.cliutil import MAX_CONFIG_BYTES, ArgumentParser, UsageError, parse_with_config, run_cli
 
 
 def _parser() -> ArgumentParser:
@@ -43,6 +43,13 @@ def test_bad_config_files(tmp_path, text: str, message: str) -> None:
         parse_with_config(_parser(), ["--config", str(cfg)])
     with pytest.raises(UsageError, match="No such file"):
         parse_with_config(_parser(), ["--config", str(tmp_path / "missing.yaml")])
+
+
+def test_an_oversized_config_file_is_refused_unread(tmp_path) -> None:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_bytes(b"#" * (MAX_CONFIG_BYTES + 1))
+    with pytest.raises(UsageError, match=f"--config {cfg}: larger than the {MAX_CONFIG_BYTES:,} bytes"):
+        parse_with_config(_parser(), ["--config", str(cfg)])
 
 
 def test_train_with_config_file(tmp_path, capsys) -> None:

@@ -1,13 +1,20 @@
-"""make_env / make_vec_env on the real sai_mujoco envs: spaces, metadata, the competition reward, vector envs."""
+"""make_env / make_vec_env on the real sai_mujoco envs: spaces, metadata, the competition reward, vector envs,
+the wrapper chain of each configuration."""
+
+import itertools
+import warnings
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
 from bc.stand import StandController
-from envs.factory import make_env, make_vec_env
-from envs.tasks import score_weights
+from envs.command import CommandOptions, MacroReward
+from envs.factory import WRAPPER_CHAIN, ChainSettings, make_env, make_vec_env
+from envs.tasks import get_task, score_weights
 from envs.wrappers import T1_TORQUE_LIMIT, CompetitionReward, PDAction, TorqueAction
+from tests.controller_files import write_controller
+from tests.mocap_files import clip_arrays, write_clip
 
 ZERO = np.zeros(12, np.float32)
 
@@ -158,3 +165,66 @@ def test_action_wrappers_are_the_inner_layer():
         assert isinstance(layer.env, gym.wrappers.TimeLimit)
         assert isinstance(env, CompetitionReward)
         env.close()
+
+
+def _expected_chain(mode: str, profile: str, repeat: int, lean: bool, sim: str, bonus: bool) -> list[str]:
+    """Our wrappers of one configuration, innermost first, written out (the layers of envs/wrappers.py)."""
+    fused = mode == "pd" and sim == "fast"
+    action = {"torque": "TorqueAction", "pd": "FusedPDRepeat" if fused else "PDAction", "command": "CommandAction"}
+    reward = {"competition": ["CompetitionReward"], "pressure_shot": ["ShapedEnvReward"], "tight": ["ShapedEnvReward"]}
+    return ([action[mode]] + (["ActionRepeat"] if repeat > 1 and not fused else []) + ["PreprocessObs"]
+            + reward.get(profile, []) + (["MacroBonus"] if bonus else []) + (["LeanInfo"] if lean else []))
+
+
+class _Outer(gym.Wrapper):
+    """A stand-in for make_env's `outer` (the residual striker)."""
+
+
+def _check_chain(tmp_path, mode, profile, repeat, lean, sim, bonus, outer) -> None:
+    """make_env's chain == the chain written out == WRAPPER_CHAIN's steps for the configuration."""
+    command = None
+    if mode == "command":
+        command = CommandOptions(controller=str(write_controller(tmp_path)))
+        if bonus:
+            clip = write_clip(tmp_path / "kick.npz", **clip_arrays())
+            command = CommandOptions(controller=command.controller, macro=str(clip),
+                                     macro_reward=MacroReward(bonus=0.1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the env-reward profiles warn that they are misaligned
+        env = make_env("kick_to_target", action_mode=mode, reward_profile=profile, action_repeat=repeat,
+                       lean_info=lean, sim=sim, command=command, outer=_Outer if outer else None,
+                       max_episode_steps=20)()
+    built, layer = [], env
+    while isinstance(layer, gym.Wrapper):
+        if not type(layer).__module__.startswith("gymnasium"):  # gym.make's TimeLimit, OrderEnforcing, ...
+            built.insert(0, type(layer).__name__)
+        layer = layer.env
+    settings = ChainSettings(get_task("kick_to_target"), mode, profile, repeat, 1.0, lean, command, sim)
+    declared = [step.wrapper.__name__ for step in WRAPPER_CHAIN if step.used(settings)]
+    expected = _expected_chain(mode, profile, repeat, lean, sim, bonus) + (["_Outer"] if outer else [])
+    assert built == expected and declared + (["_Outer"] if outer else []) == expected
+    env.close()
+
+
+@pytest.mark.parametrize("mode, profile, repeat, lean, sim, bonus, outer", [
+    ("torque", "competition", 1, False, "official", False, False),
+    ("torque", "env", 2, True, "official", False, True),
+    ("torque", "competition", 2, False, "fast", False, False),
+    ("pd", "pressure_shot", 2, False, "official", False, False),
+    ("pd", "tight", 3, True, "fast", False, True),
+    ("command", "competition", 1, False, "official", False, False),
+    ("command", "env", 2, True, "fast", True, True),
+    ("command", "tight", 1, False, "official", True, False),
+])
+def test_wrapper_chain(tmp_path, mode, profile, repeat, lean, sim, bonus, outer) -> None:
+    _check_chain(tmp_path, mode, profile, repeat, lean, sim, bonus, outer)
+
+
+@pytest.mark.slow
+def test_wrapper_chain_of_every_configuration(tmp_path) -> None:
+    for mode, profile, repeat, lean, sim, bonus, outer in itertools.product(
+            ["torque", "pd", "command"], ["competition", "env", "pressure_shot", "tight"], [1, 2], [False, True],
+            ["official", "fast"], [False, True], [False, True]):
+        if bonus and mode != "command":
+            continue
+        _check_chain(tmp_path, mode, profile, repeat, lean, sim, bonus, outer)

@@ -1,4 +1,4 @@
-"""Wrappers on small fake envs: torque mapping, PD torques, action repeat, reward profiles, order check."""
+"""Wrappers on small fake envs: torque mapping, PD torques, action repeat, reward profiles, lean info."""
 
 import gymnasium as gym
 import numpy as np
@@ -17,7 +17,6 @@ from envs.wrappers import (
     ShapedEnvReward,
     TorqueAction,
     adjust_reward_config,
-    check_wrapper_order,
     pd_torques,
     reward_terms_now,
 )
@@ -186,14 +185,3 @@ def test_preprocess_wrapper_and_lean_info():
     _, info = full.reset()
     assert info["task_name"] == "kick_to_target"
     np.testing.assert_array_equal(info["task_index"], [0, 0, 1])
-
-
-def test_wrapper_order_check():
-    kick = get_task("kick_to_target")
-    env = CompetitionReward(ActionRepeat(TorqueAction(FakeEnv()), 2), kick)
-    check_wrapper_order(env, [CompetitionReward, ActionRepeat, TorqueAction])
-    check_wrapper_order(env, [CompetitionReward, TorqueAction])
-    with pytest.raises(RuntimeError, match="missing wrapper PDAction"):
-        check_wrapper_order(env, [CompetitionReward, PDAction])
-    with pytest.raises(RuntimeError, match="order mismatch"):
-        check_wrapper_order(env, [TorqueAction, CompetitionReward])

@@ -15,7 +15,7 @@ from envs.preprocess import OBS_DIM, preprocess
 from envs.tasks import get_task
 from rlcore.checkpoint import load_policy
 from rlcore.cliutil import run_cli
-from scoring.harness import episode_seed
+from rlcore.seeds import episode_seed
 from scoring.harness import evaluate as harness_evaluate
 from scoring.report import episode_report
 from submission import load_like_platform, read_meta

@@ -12,7 +12,7 @@ import bc.train
 import evaluate
 from bc.dataset import load_demos
 from rlcore.cliutil import run_cli
-from scoring.harness import episode_seed
+from rlcore.seeds import episode_seed
 from scoring.harness import evaluate as harness_evaluate
 from scoring.report import episode_report
 from skills.striker import StrikerConfig, StrikerCore, StrikerPolicy, striker_config, striker_settings
