@@ -106,11 +106,18 @@ def load_state(path: str, names: Sequence[str]) -> SearchState:
     return state
 
 
+def local_pool(workers: int, init_worker: Callable[..., None], init_args: tuple):
+    """`workers` local processes, each set up by `init_worker(*init_args)` (a context manager with `map`)."""
+    return mp.get_context("spawn").Pool(workers, initializer=init_worker, initargs=init_args)
+
+
 def search(*, names: Sequence[str], evaluate: Callable[[np.ndarray], tuple[float, Any]], generations: int,
            popsize: int, sigma: float, seed: int, workers: int, init_worker: Callable[..., None],
            init_args: tuple, out: Path, state_path: Path, resume: SearchState | None,
-           result_doc: Callable[[np.ndarray, float, Any, int], dict], extra: dict, unit: str = "evaluations") -> float:
-    """Run the search (module docstring); `evaluate(z)` runs in a worker and returns (cost, details),
+           result_doc: Callable[[np.ndarray, float, Any, int], dict], extra: dict, unit: str = "evaluations",
+           pool: Callable[[int, Callable[..., None], tuple], Any] = local_pool) -> float:
+    """Run the search (module docstring); `evaluate(z)` runs in a worker of `pool(workers, init_worker,
+    init_args)` (local processes, or Ray actors: sweep/pool.py) and returns (cost, details),
     `result_doc(z, cost, details, generation)` is the JSON written to `out` on improvement. Returns the best cost."""
     import cma
 
@@ -125,11 +132,11 @@ def search(*, names: Sequence[str], evaluate: Callable[[np.ndarray], tuple[float
     best_cost = resume.best_cost if resume else math.inf
     best_z = resume.best if resume else x0
     started = time.perf_counter()
-    with mp.get_context("spawn").Pool(workers, initializer=init_worker, initargs=init_args) as pool:
+    with pool(workers, init_worker, init_args) as workers_pool:
         for generation in range(generation0 + 1, generation0 + generations + 1):
             tick = time.perf_counter()
             zs = es.ask()
-            outcomes = pool.map(evaluate, [np.asarray(z) for z in zs])
+            outcomes = workers_pool.map(evaluate, [np.asarray(z) for z in zs])
             costs = [cost for cost, _ in outcomes]
             es.tell(zs, costs)
             i = int(np.argmin(costs))

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from envs.walk import WalkParams, load_walk_params
-from skills.cmaes import UsageError, search, tuner_run
+from skills.cmaes import UsageError, local_pool, search, tuner_run
 from skills.walk_eval import WalkResult, walk_episode
 
 COMMANDS: tuple[tuple[float, float, float], ...] = (
@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
                         f"default {EPISODE_SECONDS:g}: the tasks' whole episode)")
     parser.add_argument("--workers", type=int, default=max(1, min(os.cpu_count() or 1, 8)),
                         help="worker processes evaluating a population (default: the CPU count, at most 8)")
+    parser.add_argument("--ray", action="store_true", help="evaluate the populations on Ray actors (--workers of them) "
+                        "instead of local processes: this machine, or a cluster with --address (needs the sweep "
+                        "extra)")
+    parser.add_argument("--address", metavar="HOST:PORT", help="with --ray: the Ray cluster to join")
     parser.add_argument("--task", default="goalie_penalty_kick", help="task whose reset pose the robot starts from")
     parser.add_argument("--seed", type=int, default=0, help="CMA-ES seed (default 0)")
     return parser
@@ -144,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         start, _ = load_walk_params(args.start)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.address is not None and not args.ray:
+        raise UsageError("--address applies to --ray")
     run = tuner_run(args, TUNED, "skills.tune_walk", argv)
     start = run.start(WalkParams, start)
     out, state_path, command_line, options = run.out, run.state_path, run.command_line, run.options
@@ -162,9 +168,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                   sigma=args.sigma, seed=args.seed, workers=args.workers, init_worker=_init_worker,
                   init_args=(args.task, args.seconds, dataclasses.asdict(start)), out=out, state_path=state_path,
                   resume=run.resumed, result_doc=result_doc, extra={"start": dataclasses.asdict(start)},
-                  unit="candidates")
+                  unit="candidates", pool=_pool(args))
     print(f"best objective {best:.3f}; parameters in {out}; resume with --resume {state_path}")
     return 0
+
+
+def _pool(args):
+    """The pool the populations are evaluated in: local processes, or Ray actors with --ray."""
+    if not args.ray:
+        return local_pool
+    from sweep.pool import RayPool
+
+    return lambda workers, init_worker, init_args: RayPool(workers, init_worker, init_args, args.address)
 
 
 def cli(main_fn=main, argv: Sequence[str] | None = None) -> int:
