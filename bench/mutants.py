@@ -86,7 +86,7 @@ MUTANTS = (
     Mutant("harness_zero_macro_triggers", "scoring/harness.py", 'step.info.get("macro_trigger_count"),',
            'step.info.get("macro_trigger_count") and 0,',
            "the evaluation harness records 0 macro triggers for every command-mode episode", (COMMAND,)),
-    Mutant("stale_temp_sweep_removed", "train.py", "for stale in remove_stale_temp_files(save_dir):",
+    Mutant("stale_temp_sweep_removed", "workflow/builders.py", "for stale in remove_stale_temp_files(save_dir):",
            "for stale in []:", "train.py no longer sweeps the temporaries a killed run left", (CRASH,)),
     # ---- controls, and the two fixes of issue 17 undone
     Mutant("runner_truncation_as_termination", "rlcore/runner.py",

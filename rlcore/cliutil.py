@@ -13,6 +13,7 @@ import argparse
 import math
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 
@@ -126,6 +127,28 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def read_yaml_mapping(path: str | Path, flag: str) -> dict:
+    """The mapping in the YAML file `path` (empty file: {}), read bounded and safely; UsageError naming `flag` and
+    the file when it is unreadable, too large, not UTF-8, not YAML or not a mapping."""
+    import yaml
+
+    try:
+        raw = read_bounded(path, MAX_CONFIG_BYTES)
+    except ValueError as exc:
+        raise UsageError(f"{flag} {exc}") from None
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{flag} {path}: not a UTF-8 text file") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        raise UsageError(f"{flag} {path}: not valid YAML ({exc.__class__.__name__})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{flag} {path}: expected a mapping of option names to values")
+    return data
+
+
 def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
                       flag: str = "--config") -> argparse.Namespace:
     """Parse argv, taking defaults from the YAML file named by `flag` when given; flags on the command line win.
@@ -134,25 +157,10 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     command line, true/false for switches, lists for comma-separated options. An unknown key, a wrong type
     or an unreadable file is a UsageError naming the key and the file.
     """
-    import yaml
-
     argv = list(sys.argv[1:] if argv is None else argv)
     path = _flag_value(argv, flag)
     if path is not None:
-        try:
-            raw = read_bounded(path, MAX_CONFIG_BYTES)
-        except ValueError as exc:
-            raise UsageError(f"{flag} {exc}") from None
-        try:
-            data = yaml.safe_load(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise UsageError(f"{flag} {path}: not a UTF-8 text file") from None
-        except (yaml.YAMLError, ValueError, RecursionError) as exc:
-            raise UsageError(f"{flag} {path}: not valid YAML ({exc.__class__.__name__})") from None
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise UsageError(f"{flag} {path}: expected a mapping of option names to values")
+        data = read_yaml_mapping(path, flag)
         actions = {a.dest: a for a in parser._actions if a.option_strings}
         defaults = {}
         for key, value in data.items():

@@ -9,13 +9,13 @@ ROOT = Path(__file__).resolve().parent.parent
 ALLOWED = {
     "rlcore": set(),
     "envs": set(),
-    "scoring": {"envs"},
+    "scoring": {"envs", "rlcore"},
     "skills": {"envs", "scoring"},
     "bc": {"envs", "rlcore", "skills"},
     "submission": {"envs", "rlcore", "scoring", "skills"},
     "workflow": {"envs", "rlcore", "scoring", "skills", "bc", "submission"},
 }
-"""Package -> the project packages it may import."""
+"""Package -> the project packages it may import (scoring: rlcore/seeds.py only, the one evaluation-seed scheme)."""
 COMMAND_LINES = {"bc/record.py": {"workflow"}}
 """Command-line modules inside a package, and what they may import beyond their package's rule."""
 
@@ -40,6 +40,13 @@ def test_every_package_imports_only_what_its_layer_may() -> None:
             if extra:
                 broken.append(f"{relative} imports {', '.join(sorted(extra))}")
     assert not broken, broken
+
+
+def test_scoring_takes_only_the_seed_scheme_from_rlcore() -> None:
+    for path in sorted((ROOT / "scoring").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        assert {m for m in modules if m.startswith("rlcore")} <= {"rlcore.seeds"}, path
 
 
 def test_the_rule_table_covers_every_package() -> None:

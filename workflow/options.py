@@ -22,7 +22,15 @@ from envs.command import CommandOptions, MacroReward
 from envs.factory import ACTION_MODES, REWARD_PROFILES
 from envs.fastsim import SIMS
 from envs.tasks import KTT_STEPS_WEIGHT
-from rlcore.cliutil import ArgumentParser, UsageError, config_value, finite_float, parse_seeds, seed_type
+from rlcore.cliutil import (
+    ArgumentParser,
+    UsageError,
+    config_value,
+    finite_float,
+    parse_net_arch,
+    parse_seeds,
+    seed_type,
+)
 from rlcore.config import PRECISIONS, BufferConfig, NetConfig, ObsNormConfig, field_docs
 from rlcore.registry import ALGORITHM_SPECS, algorithm_spec
 from rlcore.runner import RunConfig
@@ -55,17 +63,6 @@ def _typed(parse, what: str):
 
     convert.__name__ = what
     return convert
-
-
-def parse_net_arch(text: str) -> tuple[int, ...]:
-    """'256,256,128' -> (256, 256, 128); anything else is a UsageError."""
-    try:
-        sizes = tuple(int(t) for t in str(text).split(","))
-    except ValueError:
-        raise UsageError(f"--net-arch must be comma-separated positive integers, got {text!r}") from None
-    if not sizes or any(s <= 0 for s in sizes):
-        raise UsageError(f"--net-arch must be comma-separated positive integers, got {text!r}")
-    return sizes
 
 
 def parse_command_limits(text: str) -> tuple[float, float, float]:
