@@ -105,7 +105,7 @@ def test_actor_waits_for_actor_learning_starts(algo: str) -> None:
 
 
 def test_demo_mse_averages_over_demo_rows_only() -> None:
-    from rlcore.algos.td3 import demo_mse
+    from rlcore.losses import demo_mse
 
     actions = torch.tensor([[1.0, 1.0], [0.0, 0.0], [5.0, 5.0]])
     targets = torch.tensor([[0.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
@@ -131,7 +131,7 @@ def test_bc_coef_pulls_the_actor_to_demo_actions(algo: str) -> None:
 
 
 def test_regularised_actor_loss_by_hand() -> None:
-    from rlcore.algos.td3 import regularised_actor_loss
+    from rlcore.losses import regularised_actor_loss
 
     q = torch.tensor([-4.0, 2.0])  # mean |Q| = 3: the policy loss is divided by 3
     policy_loss = torch.tensor(6.0)

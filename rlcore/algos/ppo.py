@@ -38,6 +38,7 @@ from rlcore import metrics
 from rlcore.buffers import RolloutBatch, RolloutBuffer
 from rlcore.config import PPOConfig
 from rlcore.freeze import FreezeSchedule
+from rlcore.losses import anchor_mse
 from rlcore.networks import ActorCritic, zero_layer
 from rlcore.normalizer import RunningNormalizer
 from rlcore.optim import FlatParameters, frozen_copy, make_adam
@@ -160,7 +161,7 @@ class PPO:
             if cfg.anchor_coef > 0 and self.anchor is not None:  # detail 12
                 with torch.no_grad():
                     anchor_mean = self.anchor.mean(mb.obs)
-                loss = loss + cfg.anchor_coef * (mean - anchor_mean).square().mean()
+                loss = loss + cfg.anchor_coef * anchor_mse(mean, anchor_mean)
 
         self.params.zero_grad()
         loss.backward()

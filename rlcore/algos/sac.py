@@ -36,11 +36,11 @@ import torch
 import torch.nn.functional as F
 
 from rlcore import metrics
-from rlcore.algos.td3 import demo_mse, regularised_actor_loss
 from rlcore.buffers import Batch
 from rlcore.config import SACConfig
 from rlcore.freeze import FreezeSchedule
 from rlcore.graphs import GraphedStep
+from rlcore.losses import anchor_mse, demo_mse, regularised_actor_loss
 from rlcore.networks import SACActor, TwinCritic, squashed_sample, zero_layer
 from rlcore.normalizer import RunningNormalizer
 from rlcore.optim import adam_step, clear_grads, frozen_copy, make_adam, set_requires_grad, soft_update
@@ -144,7 +144,7 @@ class SAC:
         if self.cfg.anchor_coef > 0 and self.anchor is not None:  # detail 9
             with torch.no_grad():
                 anchor_actions = torch.tanh(self.anchor(batch.obs, self.dtype)[0])
-            anchor_term = (torch.tanh(mean) - anchor_actions).square().mean()
+            anchor_term = anchor_mse(torch.tanh(mean), anchor_actions)
         actor_loss = regularised_actor_loss(q, (alpha * log_prob - q).mean(), bc_term, anchor_term,
                                             self.cfg.bc_coef, self.cfg.anchor_coef)
         clear_grads(self.actor_optimizer)

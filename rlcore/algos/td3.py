@@ -39,30 +39,12 @@ from rlcore.buffers import Batch
 from rlcore.config import TD3Config
 from rlcore.freeze import FreezeSchedule
 from rlcore.graphs import GraphedStep
+from rlcore.losses import anchor_mse, demo_mse, regularised_actor_loss
 from rlcore.networks import TD3Actor, TwinCritic, zero_layer
 from rlcore.normalizer import RunningNormalizer
 from rlcore.optim import adam_step, clear_grads, frozen_copy, make_adam, set_requires_grad, soft_update
 from rlcore.policy import DeployedPolicy
 from rlcore.precision import compute_dtype
-
-
-def demo_mse(actions: torch.Tensor, targets: torch.Tensor, demo: torch.Tensor) -> torch.Tensor:
-    """Mean squared action error over the demonstration rows (demo = 1) and the action dims (TD3+BC's MSE)."""
-    return ((actions - targets).square().mean(-1) * demo).sum() / demo.sum().clamp(min=1.0)
-
-
-def regularised_actor_loss(q: torch.Tensor, policy_loss: torch.Tensor, bc_term: torch.Tensor | None,
-                           anchor_term: torch.Tensor | None, bc_coef: float, anchor_coef: float) -> torch.Tensor:
-    """policy_loss / max(mean|Q|, 1) + bc_coef * bc_term + anchor_coef * anchor_term, or policy_loss alone when
-    no term applies (details 9, 10; SAC uses it too)."""
-    if bc_term is None and anchor_term is None:
-        return policy_loss
-    loss = policy_loss / q.abs().mean().detach().clamp(min=1.0)
-    if bc_term is not None:
-        loss = loss + bc_coef * bc_term
-    if anchor_term is not None:
-        loss = loss + anchor_coef * anchor_term
-    return loss
 
 
 class TD3:
@@ -154,7 +136,7 @@ class TD3:
         if self.cfg.anchor_coef > 0 and self.anchor is not None:  # detail 10
             with torch.no_grad():
                 anchor_actions = self.anchor(batch.obs, self.dtype)
-            anchor_term = (actions - anchor_actions).square().mean()
+            anchor_term = anchor_mse(actions, anchor_actions)
         actor_loss = regularised_actor_loss(q1, -q1.mean(), bc_term, anchor_term, self.cfg.bc_coef,
                                             self.cfg.anchor_coef)
         clear_grads(self.actor_optimizer)
