@@ -116,8 +116,8 @@ def unseen_tasks(payload: dict, tasks: list[str]) -> list[str]:
 
 
 def actor_module(algo) -> torch.nn.Module:
-    """The module whose state-dict keys a BC payload uses: algo.actor (TD3, SAC) or algo.model (PPO)."""
-    return algo.model if algo.name == "ppo" else algo.actor
+    """The module whose state-dict keys a BC payload uses."""
+    return algo.actor
 
 
 BC_INIT_STD = 0.1
@@ -165,7 +165,7 @@ def _set_exploration_std(algo, std: float) -> str:
         algo.actor.log_std.weight.zero_()
         algo.actor.log_std.bias.fill_(math.log(std))
     elif algo.name == "ppo":
-        algo.model.log_std.fill_(math.log(std))
+        algo.actor.log_std.fill_(math.log(std))
     else:
         return ""
     return f"; exploration std {std:g}"

@@ -188,7 +188,7 @@ def test_bc_start_sets_the_exploration_std(name: str) -> None:
         if name == "sac":
             _, log_std = algo.actor(obs)  # pre-tanh Gaussian of every state
         else:
-            log_std = algo.model.log_std.expand(7, ACT)
+            log_std = algo.actor.log_std.expand(7, ACT)
     torch.testing.assert_close(log_std.exp(), torch.full((7, ACT), 0.2))
     with pytest.raises(ValueError, match="std must be finite and > 0"):
         load_bc_into(_algo(name, payload), payload, init_std=0.0)

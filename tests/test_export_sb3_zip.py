@@ -44,7 +44,7 @@ def random_algo(name: str, activation: str = "elu", seed: int = 0, **cfg_changes
     cfg = dataclasses.replace(CONFIGS[name](), net=NetConfig(net_arch=(32, 16), activation=activation), **cfg_changes)
     algo = build_algorithm(name, OBS_DIM, -UNIT, UNIT, cfg)
     torch.manual_seed(seed)
-    modules = [algo.model] if name == "ppo" else [algo.actor, algo.critic, algo.critic_target]
+    modules = [algo.actor] if name == "ppo" else [algo.actor, algo.critic, algo.critic_target]
     with torch.no_grad():
         for module in modules:
             for p in module.parameters():
@@ -96,7 +96,7 @@ def test_sb3_restores_the_hyper_parameters_and_the_entropy_coefficient(tmp_path)
     ppo = random_algo("ppo", n_steps=128, n_epochs=3)
     model = PPO.load(export(ppo, tmp_path / "ppo.zip"), device="cpu")
     assert (model.n_steps, model.n_epochs, model.clip_range(1.0)) == (128, 3, ppo.cfg.clip_range)
-    expected_std = (HIGH - LOW) / 2 * ppo.model.log_std.detach().exp().numpy()  # the std scales with the map
+    expected_std = (HIGH - LOW) / 2 * ppo.actor.log_std.detach().exp().numpy()  # the std scales with the map
     np.testing.assert_allclose(model.policy.log_std.detach().exp().numpy(), expected_std, rtol=1e-5)
 
 
@@ -157,7 +157,7 @@ def test_our_zip_reads_back_into_our_networks(name, tmp_path):
     fresh = random_algo(name, activation="silu", seed=5)
     loaded = load_zip_weights(fresh, model)
     assert "entropy coefficient" in loaded if name == "sac" else "entropy coefficient" not in loaded
-    pairs = ([(fresh.model.value_net, algo.model.value_net)] if name == "ppo"
+    pairs = ([(fresh.actor.value_net, algo.actor.value_net)] if name == "ppo"
              else [(fresh.critic, algo.critic), (fresh.critic_target, algo.critic_target)])
     for ours, original in pairs:
         for a, b in zip(ours.state_dict().values(), original.state_dict().values(), strict=True):

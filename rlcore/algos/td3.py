@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from rlcore import metrics
+from rlcore.algos.protocol import fine_tuning_state, load_fine_tuning_state
 from rlcore.buffers import Batch
 from rlcore.config import TD3Config
 from rlcore.freeze import FreezeSchedule
@@ -170,8 +171,7 @@ class TD3:
             "actor_optimizer": self.actor_optimizer.state_dict(),
             "critic_optimizer": self.critic_optimizer.state_dict(),
             "normalizer": self.normalizer.state_dict(), "n_updates": self.n_updates,
-            "freeze": self.freeze.state_dict() if self.freeze else None,
-            "anchor": self.anchor.state_dict() if self.anchor is not None else None,
+            **fine_tuning_state(self),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -185,9 +185,4 @@ class TD3:
             self.graphs.reset()
         self.normalizer.load_state_dict(state["normalizer"])
         self.n_updates = state["n_updates"]
-        if state["freeze"] is not None:
-            self.set_freeze(state["freeze"]["n_layers"], state["freeze"]["until_step"]).load_state_dict(
-                state["freeze"])
-        if state.get("anchor") is not None:
-            self.set_anchor()
-            self.anchor.load_state_dict(state["anchor"])
+        load_fine_tuning_state(self, state)

@@ -261,12 +261,12 @@ def load_zip_weights(algo: Algorithm, model: SB3Zip, *, actor_only: bool = False
     if algo.name == "ppo":
         state = unfold_action_map(state, model.action_low, model.action_high)
         if not actor_only:
-            _load(algo.model, state, "policy and value networks")
+            _load(algo.actor, state, "policy and value networks")
             return ["policy", "value function"]
         with torch.no_grad():
-            algo.model.log_std.copy_(state["log_std"])
-        _load(algo.model.mlp_extractor.policy_net, _sub(state, "mlp_extractor.policy_net."), "policy network")
-        _load(algo.model.action_net, _sub(state, "action_net."), "action head")
+            algo.actor.log_std.copy_(state["log_std"])
+        _load(algo.actor.mlp_extractor.policy_net, _sub(state, "mlp_extractor.policy_net."), "policy network")
+        _load(algo.actor.action_net, _sub(state, "action_net."), "action head")
         return ["policy"]
     _load(algo.actor, _sub(state, "actor."), "actor")
     loaded = ["actor"]

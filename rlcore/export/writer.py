@@ -153,7 +153,7 @@ def sb3_policy_state(algo: Algorithm, action_low: np.ndarray, action_high: np.nd
     onto [action_low, action_high].
     """
     if algo.name == "ppo":
-        state = {k: v.detach().to("cpu", torch.float32).clone() for k, v in algo.model.state_dict().items()}
+        state = {k: v.detach().to("cpu", torch.float32).clone() for k, v in algo.actor.state_dict().items()}
         return fold_action_map(state, action_low, action_high)
     parts = {"actor": algo.actor, "critic": algo.critic, "critic_target": algo.critic_target}
     if algo.name == "td3":
