@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bc.cloning import BCConfig, bc_policy, load_bc, make_payload, save_bc, train_bc
-from bc.warmstart import actor_module, check_bc_compatible, load_bc_into, validate_bc_flags
+from bc.warmstart import check_bc_compatible, load_bc_into, validate_bc_flags
 from rlcore.algos import build_algorithm
 from rlcore.config import CONFIGS, BufferConfig, NetConfig, ObsNormConfig
 from rlcore.runner import RunConfig, Runner
@@ -55,11 +55,11 @@ def test_rl_policy_equals_the_bc_net(tmp_path, name: str, normalize_obs: bool) -
 
 
 def _unchanged_on_error(algo, payload, message: str, **kwargs) -> None:
-    before = {k: v.clone() for k, v in actor_module(algo).state_dict().items()}
+    before = {k: v.clone() for k, v in algo.actor.state_dict().items()}
     mean = algo.normalizer.mean.clone()
     with pytest.raises(ValueError, match=message):
         load_bc_into(algo, payload, **kwargs)
-    after = actor_module(algo).state_dict()
+    after = algo.actor.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before) and torch.equal(mean, algo.normalizer.mean)
 
 
@@ -143,7 +143,7 @@ def test_frozen_bc_layers_unchanged_until_the_step_then_trained(name: str) -> No
     algo = _algo(name, payload, obs_dim=2, act_dim=1, **FAST[name])
     load_bc_into(algo, payload)
     algo.set_freeze(2, until_step=120)
-    trunk = actor_module(algo).trunk()
+    trunk = algo.actor.trunk()
     bc_layers = [[p.detach().clone() for p in layer.parameters()] for layer in trunk]
     seen: dict[int, list[bool]] = {}
 
