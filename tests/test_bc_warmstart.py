@@ -12,7 +12,8 @@ import torch
 from bc.cloning import BCConfig, bc_policy, load_bc, make_payload, save_bc, train_bc
 from bc.warmstart import check_bc_compatible, load_bc_into, validate_bc_flags
 from rlcore.algos import build_algorithm
-from rlcore.config import CONFIGS, BufferConfig, NetConfig, ObsNormConfig
+from rlcore.config import BufferConfig, NetConfig, ObsNormConfig
+from rlcore.registry import algorithm_spec
 from rlcore.runner import RunConfig, Runner
 
 OBS, ACT = 89, 12
@@ -30,7 +31,7 @@ def _payload(algo: str, net_arch=(32, 16), normalize_obs=True, obs_dim=OBS, act_
 
 def _algo(name: str, payload: dict, obs_dim=OBS, act_dim=ACT, **overrides):
     """An algorithm configured like the payload (net, normalisation), plus config overrides."""
-    cfg = dataclasses.replace(CONFIGS[name](), net=NetConfig(net_arch=tuple(payload["net_arch"]),
+    cfg = dataclasses.replace(algorithm_spec(name).config(), net=NetConfig(net_arch=tuple(payload["net_arch"]),
                                                             activation=payload["activation"]),
                               obs_norm=ObsNormConfig(enabled=payload["normalize_obs"]), **overrides)
     return build_algorithm(name, obs_dim, -np.ones(act_dim, np.float32), np.ones(act_dim, np.float32), cfg)
