@@ -87,7 +87,7 @@ def _positional_arity(cls: type, method: str) -> int:
 @pytest.mark.parametrize("protocol", [Learner, FineTuning])
 def test_the_algorithms_expose_the_interface_the_same_way(protocol: type) -> None:
     methods = [m for m in protocol.__dict__ if callable(getattr(protocol, m)) and not m.startswith("_")]
-    assert 0 < len(methods) <= 5  # STYLE rule 16
+    assert 0 < len(methods) <= 5  # interfaces stay small
     for method in methods:
         arities = {spec.name: _positional_arity(spec.algorithm, method) for spec in ALGORITHM_SPECS.values()}
         assert set(arities.values()) == {_positional_arity(protocol, method)}, (method, arities)

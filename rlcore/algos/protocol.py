@@ -1,6 +1,6 @@
 """The interface every algorithm in rlcore/algos satisfies in the same way (TD3, SAC, PPO).
 
-Three small protocols, so each stays within five methods (STYLE rule 16):
+Three small protocols of at most five methods each:
 * `Learner`: what the runner and the checkpoints use. `explore(obs)` takes RAW observations and returns the
   acting actions in [-1, 1] space (PPO's are unclipped samples: the runner clips what the env gets);
   `update(batch)` takes a normalised replay `Batch` off-policy and the full, `finish`ed `RolloutBuffer`
