@@ -1,8 +1,8 @@
 """Loss terms the algorithms share: the behaviour-cloning and warm-start regularisers of the actor.
 
 The TD targets and the actor objectives themselves stay written out in each algorithm file (docs/design.md,
-"Math is written out per algorithm");
-what is here is the same arithmetic in TD3, SAC and PPO, written once so the three cannot drift apart.
+"Math is written out per algorithm"); what is here is the same arithmetic in TD3, SAC and PPO, written once so
+the three cannot drift apart.
 """
 
 from __future__ import annotations
