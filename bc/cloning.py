@@ -15,7 +15,7 @@ Inputs go through a RunningNormalizer (rlcore's formula, clip and epsilon) fitte
 or an identity one without normalisation; it is saved with the weights and becomes the RL run's normaliser.
 
 Payload (a torch.save dict, written atomically): format "bc_actor", version, algo, state_dict (only the entries
-warm start loads, keys relative to algo.actor for td3/sac and algo.model for ppo), obs_dim, action_dim, net_arch,
+warm start loads, keys relative to algo.actor), obs_dim, action_dim, net_arch,
 activation, action_mode, normalizer (state_dict), normalize_obs, epochs, train_loss, val_loss, dataset, and what
 the recording ran with, when the dataset says (None otherwise): action_repeat, and in command mode `command` (the
 CommandOptions as dataclasses.asdict: the controller the actions command, and their limits).
@@ -35,60 +35,48 @@ from torch import nn
 
 from envs.command import CommandOptions
 from rlcore.checkpoint import on_meta_device, read_weights_only
-from rlcore.config import ACTIVATIONS, CONFIGS, NetConfig, ObsNormConfig
+from rlcore.config import ACTIVATIONS, NetConfig, ObsNormConfig
 from rlcore.fileio import atomic_write
-from rlcore.networks import ActorCritic, SACActor, TD3Actor
 from rlcore.normalizer import RunningNormalizer
 from rlcore.policy import DeployedPolicy
+from rlcore.registry import ALGORITHM_SPECS, DEFAULT_ALGORITHM, algorithm_spec
 
 BC_FORMAT = "bc_actor"
 BC_VERSION = 1
-BC_MODULES: dict[str, tuple[str, ...]] = {
-    "td3": ("mu",), "sac": ("latent_pi", "mu"), "ppo": ("mlp_extractor.policy_net", "action_net"),
-}
-"""Per algorithm: the actor sub-modules BC trains and warm start loads (paths inside algo.actor / algo.model)."""
 
 
 def default_activation(algo: str) -> str:
     """The algorithm config's default hidden activation (relu for TD3/SAC, tanh for PPO, as SB3)."""
-    return CONFIGS[algo]().net.activation
+    return algorithm_spec(algo).config().net.activation
 
 
 def build_actor(algo: str, obs_dim: int, act_dim: int, net: NetConfig) -> nn.Module:
-    """The algorithm's actor module: TD3Actor, SACActor or (PPO) the whole ActorCritic."""
-    if algo == "td3":
-        return TD3Actor(obs_dim, act_dim, net)
-    if algo == "sac":
-        return SACActor(obs_dim, act_dim, net)
-    if algo == "ppo":
-        return ActorCritic(obs_dim, act_dim, net)
-    raise ValueError(f"unknown algorithm {algo!r}; choose td3, sac or ppo")
+    """The algorithm's actor module (the registry's `actor_network`: for PPO the whole ActorCritic)."""
+    return algorithm_spec(algo).actor_network(obs_dim, act_dim, net)
+
+
+def bc_prefixes(algo: str) -> tuple[str, ...]:
+    """State-dict key prefixes of the actor's BC-trained sub-modules (the registry's `bc_modules`)."""
+    return tuple(f"{path}." for path in algorithm_spec(algo).bc_modules)
 
 
 def trained_parameters(algo: str, actor: nn.Module) -> list[nn.Parameter]:
     """Parameters of the BC-trained sub-modules."""
-    return [p for path in BC_MODULES[algo] for p in actor.get_submodule(path).parameters()]
+    return [p for path in algorithm_spec(algo).bc_modules for p in actor.get_submodule(path).parameters()]
 
 
 def bc_state_dict(algo: str, actor: nn.Module) -> dict[str, torch.Tensor]:
     """The entries of actor.state_dict() that belong to the BC-trained sub-modules (CPU copies)."""
-    prefixes = tuple(f"{path}." for path in BC_MODULES[algo])
+    prefixes = bc_prefixes(algo)
     return {k: v.detach().cpu().clone() for k, v in actor.state_dict().items() if k.startswith(prefixes)}
-
-
-def training_output(algo: str, actor: nn.Module, obs: torch.Tensor) -> torch.Tensor:
-    """What the BC loss sees: the deployed action, except PPO's unclipped mean (module docstring)."""
-    if algo == "ppo":
-        return actor.action_net(actor.mlp_extractor.policy_net(obs))
-    return actor.deterministic(obs)
 
 
 @dataclass(frozen=True, kw_only=True)
 class BCConfig:
     """Behaviour-cloning hyper-parameters (defaults: the seed's bc_train.py, docs/seed_pipeline.md)."""
 
-    algo: str = "td3"
-    """Whose actor to clone into: td3, sac or ppo."""
+    algo: str = DEFAULT_ALGORITHM
+    """Whose actor to clone into: a name in rlcore/registry.py (td3, sac, ppo)."""
     net_arch: tuple[int, ...] = (256, 256, 128)
     """Hidden sizes; must equal the RL run's --net-arch (docs/seed_pipeline.md, fix 15)."""
     activation: str | None = None
@@ -104,8 +92,8 @@ class BCConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.algo not in BC_MODULES:
-            raise ValueError(f"algo must be td3, sac or ppo, got {self.algo!r}")
+        if self.algo not in ALGORITHM_SPECS:
+            raise ValueError(f"algo must be one of {', '.join(ALGORITHM_SPECS)}, got {self.algo!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch size must be >= 1, got {self.epochs} and {self.batch_size}")
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -149,6 +137,7 @@ def train_bc(obs: np.ndarray, actions: np.ndarray, cfg: BCConfig, device: torch.
     train_idx, val_idx = split_rows(len(obs), cfg.val_fraction, cfg.seed)
     torch.manual_seed(cfg.seed)
     actor = build_actor(cfg.algo, obs.shape[1], actions.shape[1], cfg.net).to(device)
+    bc_output = algorithm_spec(cfg.algo).bc_output  # the deployed action, or PPO's unclipped mean (docstring)
     normalizer = RunningNormalizer((obs.shape[1],), ObsNormConfig(enabled=cfg.normalize_obs), device)
     obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
     act_t = torch.as_tensor(actions, dtype=torch.float32, device=device)
@@ -162,7 +151,7 @@ def train_bc(obs: np.ndarray, actions: np.ndarray, cfg: BCConfig, device: torch.
     for epoch in range(1, cfg.epochs + 1):
         total = torch.zeros((), device=device)
         for idx in torch.randperm(len(x_train), device=device, generator=generator).split(cfg.batch_size):
-            loss = F.mse_loss(training_output(cfg.algo, actor, x_train[idx]), y_train[idx])
+            loss = F.mse_loss(bc_output(actor, x_train[idx]), y_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -225,8 +214,8 @@ def check_bc(payload: object, path: str | Path) -> dict:
 def _check_payload(payload: dict) -> None:
     """Keys and types, then the weights and the normaliser loaded into the payload's own network on the meta device
     (nothing allocated): a payload that passes builds and loads."""
-    if payload.get("algo") not in BC_MODULES:
-        raise ValueError(f"unknown algorithm {payload.get('algo')!r} (known: {', '.join(BC_MODULES)})")
+    if payload.get("algo") not in ALGORITHM_SPECS:
+        raise ValueError(f"unknown algorithm {payload.get('algo')!r} (known: {', '.join(ALGORITHM_SPECS)})")
     for key in ("obs_dim", "action_dim"):
         if type(payload.get(key)) is not int or payload[key] <= 0:
             raise ValueError(f"{key} must be an integer > 0, got {payload.get(key)!r}")
@@ -246,7 +235,7 @@ def _check_payload(payload: dict) -> None:
     with on_meta_device():
         actor = build_actor(payload["algo"], payload["obs_dim"], payload["action_dim"], net)
         _, unexpected = actor.load_state_dict(state, strict=False)
-        own = {k for k in actor.state_dict() if k.startswith(tuple(f"{p}." for p in BC_MODULES[payload["algo"]]))}
+        own = {k for k in actor.state_dict() if k.startswith(bc_prefixes(payload["algo"]))}
         if unexpected or own - set(state):
             raise ValueError(f"the weights do not match the payload's network: missing {sorted(own - set(state))}, "
                              f"unexpected {sorted(unexpected)}")
@@ -262,7 +251,7 @@ def bc_policy(payload: dict, device: torch.device | str = "cpu") -> DeployedPoli
     """The deployed BC policy (normaliser -> actor -> [-1, 1]): evaluate or record it like any other policy."""
     actor = build_actor(payload["algo"], payload["obs_dim"], payload["action_dim"], net_config(payload))
     missing, unexpected = actor.load_state_dict(payload["state_dict"], strict=False)
-    if unexpected or any(k.startswith(tuple(f"{p}." for p in BC_MODULES[payload["algo"]])) for k in missing):
+    if unexpected or any(k.startswith(bc_prefixes(payload["algo"])) for k in missing):
         raise ValueError(f"BC state dict does not match its own architecture (unexpected {unexpected})")
     normalizer = RunningNormalizer((payload["obs_dim"],), ObsNormConfig(), device)
     normalizer.load_state_dict(payload["normalizer"])

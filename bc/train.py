@@ -28,15 +28,17 @@ from rlcore.cliutil import (
     run_cli,
     seed_type,
 )
-from rlcore.config import ACTIVATIONS, CONFIGS
+from rlcore.config import ACTIVATIONS
 from rlcore.fileio import check_output_file
+from rlcore.registry import ALGORITHM_SPECS, DEFAULT_ALGORITHM
 
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m bc.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True, help="demonstration .npz (bc.record or bc.build_dataset)")
     parser.add_argument("--out", default="runs/bc_actor.pt", help="output BC payload (default runs/bc_actor.pt)")
-    parser.add_argument("--algo", choices=sorted(CONFIGS), default="td3", help="whose actor to train (default td3)")
+    parser.add_argument("--algo", choices=sorted(ALGORITHM_SPECS), default=DEFAULT_ALGORITHM,
+                        help=f"whose actor to train (default {DEFAULT_ALGORITHM})")
     parser.add_argument("--action-mode", choices=sorted(ACTION_DIMS),
                         help="action space of the labels (default: the dataset's; must agree with it)")
     parser.add_argument("--net-arch", default="256,256,128",

@@ -4,7 +4,7 @@
 algo.policy, normaliser included) EQUALS the BC network's output:
 * td3: actor.mu and actor_target.mu;
 * sac: actor.latent_pi and actor.mu;
-* ppo: model.mlp_extractor.policy_net and model.action_net (the value network keeps its initialisation);
+* ppo: actor.mlp_extractor.policy_net and actor.action_net (the value network keeps its initialisation);
 and the BC normaliser (statistics, clip, epsilon) replaces the algorithm's. BC fits only the mean, so the
 exploration spread of SAC and PPO is SET, not left at its initialisation: a standard deviation of `init_std`
 (default BC_INIT_STD) on every action dim (SAC: log_std head with zero weights and bias log(init_std), on the
@@ -23,10 +23,11 @@ from pathlib import Path
 
 import torch
 
-from bc.cloning import BC_MODULES, load_bc
+from bc.cloning import bc_prefixes, load_bc
 from envs.preprocess import OBS_SLICES
 from envs.tasks import get_task
 from rlcore.config import NetConfig, ObsNormConfig
+from rlcore.registry import algorithm_spec
 
 
 def validate_bc_flags(algo: str, *, bc_weights: str | None = None, freeze_bc_layers: int = 0,
@@ -41,9 +42,10 @@ def validate_bc_flags(algo: str, *, bc_weights: str | None = None, freeze_bc_lay
     --bc-weights starts a new run: a resumed run already holds its actor.
     """
     warnings: list[str] = []
+    on_policy = algorithm_spec(algo).on_policy
     if not (math.isfinite(bc_replay_fraction) and 0.0 <= bc_replay_fraction <= 1.0):
         raise ValueError(f"--bc-replay-fraction must be in [0, 1], got {bc_replay_fraction}")
-    if bc_replay_fraction == 1.0 and algo != "ppo":
+    if bc_replay_fraction == 1.0 and not on_policy:
         raise ValueError("--bc-replay-fraction 1 gives the whole replay buffer to the demonstrations and leaves none "
                          "for the agent's own transitions; use a value below 1")
     if bc_replay_fraction > 0 and not bc_replay_dataset:
@@ -51,8 +53,8 @@ def validate_bc_flags(algo: str, *, bc_weights: str | None = None, freeze_bc_lay
     if bc_replay_dataset and bc_replay_fraction == 0:
         raise ValueError("--bc-replay-dataset needs --bc-replay-fraction > 0 (the share of the replay buffer "
                          "and of each batch given to the demonstrations)")
-    if bc_replay_dataset and algo == "ppo":
-        warnings.append("PPO has no replay buffer: ignoring --bc-replay-dataset and --bc-replay-fraction")
+    if bc_replay_dataset and on_policy:
+        warnings.append(f"{algo.upper()} has no replay buffer: ignoring --bc-replay-dataset and --bc-replay-fraction")
     if freeze_bc_layers < 0:
         raise ValueError(f"--freeze-bc-layers must be >= 0, got {freeze_bc_layers}")
     if freeze_until_step < 0:
@@ -115,11 +117,6 @@ def unseen_tasks(payload: dict, tasks: list[str]) -> list[str]:
     return [task for task in tasks if float(mean[get_task(task).index]) <= 0.0]
 
 
-def actor_module(algo) -> torch.nn.Module:
-    """The module whose state-dict keys a BC payload uses: algo.actor (TD3, SAC) or algo.model (PPO)."""
-    return algo.model if algo.name == "ppo" else algo.actor
-
-
 BC_INIT_STD = 0.1
 """Exploration std of a BC-warm-started SAC or PPO actor (module docstring)."""
 
@@ -135,9 +132,10 @@ def load_bc_into(algo, source: str | Path | dict, *, action_mode: str | None = N
     act_dim = algo.policy.action_scale.shape[0]
     check_bc_compatible(payload, algo=algo.name, net=algo.cfg.net, obs_norm=algo.cfg.obs_norm, obs_dim=obs_dim,
                         act_dim=act_dim, action_mode=action_mode)
-    targets = [actor_module(algo)] + ([algo.actor_target] if algo.name == "td3" else [])
+    spec = algorithm_spec(algo.name)
+    targets = [algo.actor] + ([algo.actor_target] if spec.has_actor_target else [])
     state = payload["state_dict"]
-    prefixes = tuple(f"{path}." for path in BC_MODULES[algo.name])
+    prefixes = bc_prefixes(algo.name)
     own = {k: v for k, v in targets[0].state_dict().items() if k.startswith(prefixes)}
     if set(state) != set(own):
         raise ValueError(f"BC state dict keys differ from the {algo.name} actor's: missing "
@@ -152,20 +150,11 @@ def load_bc_into(algo, source: str | Path | dict, *, action_mode: str | None = N
             current = module.state_dict()
             for key, value in state.items():
                 current[key].copy_(value)
-        spread = _set_exploration_std(algo, init_std)
+        spread = ""
+        if spec.set_std is not None:  # BC fits only the mean: the spread is set (module docstring)
+            spec.set_std(algo.actor, init_std)
+            spread = f"; exploration std {init_std:g}"
     algo.normalizer.load_state_dict(payload["normalizer"])
     norm = "with its observation normaliser" if algo.normalizer.enabled else "without observation normalisation"
     return (f"loaded BC actor ({algo.name}, net {','.join(map(str, payload['net_arch']))}, {payload['activation']}, "
             f"{payload.get('action_mode') or 'unknown'} actions) {norm}{spread}")
-
-
-def _set_exploration_std(algo, std: float) -> str:
-    """Give a stochastic actor the exploration std `std` (module docstring); the text to add to the message."""
-    if algo.name == "sac":
-        algo.actor.log_std.weight.zero_()
-        algo.actor.log_std.bias.fill_(math.log(std))
-    elif algo.name == "ppo":
-        algo.model.log_std.fill_(math.log(std))
-    else:
-        return ""
-    return f"; exploration std {std:g}"

@@ -170,6 +170,7 @@ class RolloutBuffer:
         self.log_probs = torch.zeros(shape, dtype=torch.float32, device=self.device)
         self.advantages = torch.zeros(shape, dtype=torch.float32, device=self.device)
         self.returns = torch.zeros(shape, dtype=torch.float32, device=self.device)
+        self.last_obs = torch.zeros((n_envs, obs_dim), dtype=torch.float32, device=self.device)
         self.step = 0
         self.generator = torch.Generator(device=self.device)
         if seed is not None:
@@ -188,6 +189,11 @@ class RolloutBuffer:
         self.rewards[t] = rewards
         self.episode_ends[t] = episode_ends
         self.step += 1
+
+    def finish(self, last_obs: torch.Tensor) -> None:
+        """Close the full rollout with the policy input after its last step (normalised like `obs`): the
+        observation whose value bootstraps the episodes still running."""
+        self.last_obs.copy_(last_obs)
 
     def compute_returns_and_advantages(self, last_values: torch.Tensor, gamma: float, gae_lambda: float) -> None:
         """GAE backwards over the rollout; `last_values` = V(obs after the last step), shape (n_envs,).

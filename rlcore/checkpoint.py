@@ -30,9 +30,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlcore.algos import Algorithm, build_algorithm
-from rlcore.config import CONFIGS, AlgoConfig, config_from_dict, config_to_dict, portable_config
+from rlcore.algos import Algorithm
+from rlcore.config import AlgoConfig, config_from_dict, config_to_dict, portable_config
 from rlcore.fileio import atomic_write
+from rlcore.registry import ALGORITHM_SPECS, algorithm_spec
 from rlcore.safepickle import reason
 
 FORMAT_VERSION = 2
@@ -167,11 +168,11 @@ def _check_payload(payload: dict[str, Any]) -> None:
     missing = [k for k in _KEYS if k not in payload]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
-    if payload["algo"] not in CONFIGS:
-        raise ValueError(f"unknown algorithm {payload['algo']!r} (known: {', '.join(CONFIGS)})")
+    if payload["algo"] not in ALGORITHM_SPECS:
+        raise ValueError(f"unknown algorithm {payload['algo']!r} (known: {', '.join(ALGORITHM_SPECS)})")
     if not isinstance(payload["config"], dict):
         raise ValueError("config must be a mapping")
-    config_from_dict(payload["algo"], payload["config"])
+    config_from_dict(algorithm_spec(payload["algo"]).config, payload["config"])
     shape = payload["obs_shape"]
     if not (isinstance(shape, list) and len(shape) == 1 and type(shape[0]) is int and shape[0] > 0):
         raise ValueError(f"obs_shape must be [width > 0], got {shape!r}")
@@ -215,7 +216,7 @@ def on_meta_device() -> Iterator[None]:
 def checkpoint_config(payload: dict[str, Any]) -> AlgoConfig:
     """The algorithm config stored in a checkpoint, its speed options (bf16, CUDA graphs) at their defaults: the
     state is fp32 whatever the run used, so it loads on any device (rlcore.config.portable_config)."""
-    return portable_config(config_from_dict(payload["algo"], payload["config"]))
+    return portable_config(config_from_dict(algorithm_spec(payload["algo"]).config, payload["config"]))
 
 
 def check_state_fits(payload: dict[str, Any], cfg: AlgoConfig | None = None, where: str = "checkpoint") -> None:
@@ -226,7 +227,7 @@ def check_state_fits(payload: dict[str, Any], cfg: AlgoConfig | None = None, whe
     low, high = (np.asarray(payload[k], np.float32) for k in ("action_low", "action_high"))
     try:
         with on_meta_device():
-            meta = build_algorithm(payload["algo"], payload["obs_shape"][0], low, high, cfg, "meta")
+            meta = algorithm_spec(payload["algo"]).build(payload["obs_shape"][0], low, high, cfg, "meta")
             meta.load_state_dict(payload["algo_state"])
         _check_optimizer_shapes(meta)
     except (ValueError, TypeError, KeyError, IndexError, RuntimeError, AttributeError) as exc:
@@ -236,7 +237,7 @@ def check_state_fits(payload: dict[str, Any], cfg: AlgoConfig | None = None, whe
 
 def _check_optimizer_shapes(algo: Algorithm) -> None:
     """Adam's moments must have their parameter's shape (load_state_dict does not look; the first step would)."""
-    for optimizer in (v for v in vars(algo).values() if isinstance(v, torch.optim.Optimizer)):
+    for optimizer in algo.optimizers():
         for group in optimizer.param_groups:
             for param in group["params"]:
                 for key, value in optimizer.state.get(param, {}).items():
@@ -249,8 +250,9 @@ def restore_algorithm(payload: dict[str, Any], device: str | torch.device = "cpu
                       where: str = "checkpoint") -> Algorithm:
     """The checkpoint's algorithm, built from its config and loaded (ValueError when the state does not fit)."""
     check_state_fits(payload, where=where)
-    algo = build_algorithm(payload["algo"], payload["obs_shape"][0], np.asarray(payload["action_low"], np.float32),
-                           np.asarray(payload["action_high"], np.float32), checkpoint_config(payload), device)
+    algo = algorithm_spec(payload["algo"]).build(payload["obs_shape"][0], np.asarray(payload["action_low"], np.float32),
+                                                 np.asarray(payload["action_high"], np.float32),
+                                                 checkpoint_config(payload), device)
     algo.load_state_dict(payload["algo_state"])
     return algo
 

@@ -291,7 +291,16 @@ def _validate_common(learning_rate: float, gamma: float, tau: float | None = Non
 
 
 AlgoConfig = TD3Config | SACConfig | PPOConfig
-CONFIGS: dict[str, type] = {"td3": TD3Config, "sac": SACConfig, "ppo": PPOConfig}
+
+
+def __getattr__(name: str) -> Any:
+    """`CONFIGS`, {algorithm name: config class}, derived from rlcore/registry.py for the callers that still
+    import it from here (train.py). Built on access: the registry imports this module."""
+    if name == "CONFIGS":
+        from rlcore.registry import ALGORITHM_SPECS
+
+        return {spec.name: spec.config for spec in ALGORITHM_SPECS.values()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -299,9 +308,10 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def config_from_dict(algo: str, data: dict[str, Any]) -> AlgoConfig:
-    """Rebuild a config from `config_to_dict` output; unknown keys raise ValueError."""
-    return _build(CONFIGS[algo], data)
+def config_from_dict(cls: type, data: dict[str, Any]) -> AlgoConfig:
+    """Rebuild a config of class `cls` (an AlgorithmSpec's `config`) from `config_to_dict` output; unknown keys
+    raise ValueError."""
+    return _build(cls, data)
 
 
 SPEED_FIELDS = ("precision", "cuda_graphs")

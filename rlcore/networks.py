@@ -157,6 +157,12 @@ class SACActor(nn.Module):
         """latent_pi layers, then the mean head and the log-std head."""
         return linear_layers(self.latent_pi, self.mu, self.log_std)
 
+    def set_std(self, std: float) -> None:
+        """Make the pre-tanh std `std` on every state and action dim (log-std head: zero weights, bias log std)."""
+        with torch.no_grad():
+            self.log_std.weight.zero_()
+            self.log_std.bias.fill_(math.log(std))
+
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -292,6 +298,11 @@ class ActorCritic(nn.Module):
     def trunk(self) -> list[nn.Linear]:
         """policy_net layers, then action_net."""
         return linear_layers(self.mlp_extractor.policy_net, self.action_net)
+
+    def set_std(self, std: float) -> None:
+        """Make the Gaussian's std `std` on every action dim."""
+        with torch.no_grad():
+            self.log_std.fill_(math.log(std))
 
 
 def _orthogonal_init(model: ActorCritic) -> None:

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from rlcore import metrics
+from rlcore.algos.protocol import Learner
 from rlcore.buffers import ReplayBuffer, RolloutBuffer
 from rlcore.checkpoint import save_checkpoint, set_rng_state
 from rlcore.logger import RunLogger
@@ -142,7 +143,7 @@ def check_box_spaces(env: gym.vector.VectorEnv) -> tuple[int, np.ndarray, np.nda
 class Runner:
     """Runs one algorithm on one vector env until total_timesteps, with evaluation and checkpoints."""
 
-    def __init__(self, algo, env: gym.vector.VectorEnv, run: RunConfig, *, save_dir: Path | None = None,
+    def __init__(self, algo: Learner, env: gym.vector.VectorEnv, run: RunConfig, *, save_dir: Path | None = None,
                  evaluate: EvalFn | None = None, logger: RunLogger | None = None, metadata: dict | None = None,
                  on_checkpoint: CheckpointHook | None = None, resume: dict | None = None,
                  tracker: RunTracker | None = None) -> None:
@@ -258,7 +259,7 @@ class Runner:
             while not rollout.full:
                 obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
                 algo.normalizer.update(obs_t)
-                policy_obs, actions = algo.explore(obs_t)
+                actions = algo.explore(obs_t)
                 next_obs, rewards, terminated, truncated, infos = self.env.step(
                     self._env_actions(actions.clamp(-1.0, 1.0)))
                 rewards_t = torch.as_tensor(rewards, dtype=torch.float32, device=self.device)
@@ -267,14 +268,15 @@ class Runner:
                     final = torch.as_tensor(_true_next_obs(next_obs, infos)[bootstrap], device=self.device)
                     rewards_t[torch.as_tensor(bootstrap, device=self.device)] += cfg.gamma * algo.value(final)
                 episode_ends = torch.as_tensor(terminated | truncated, dtype=torch.float32, device=self.device)
-                rollout.add(policy_obs, actions, rewards_t, episode_ends)
+                rollout.add(algo.normalizer(obs_t), actions, rewards_t, episode_ends)  # what the policy saw
                 self._track_episodes(rewards, terminated, truncated)
                 obs = next_obs
                 self.timesteps += self.n_envs
                 self._after_step(between_updates=False)
                 if self._stop.received is not None:
                     return  # mid-rollout: the checkpoint has the counters; a resumed run starts a fresh rollout
-            self._accumulate(algo.update(rollout, torch.as_tensor(obs, dtype=torch.float32, device=self.device)))
+            rollout.finish(algo.normalizer(torch.as_tensor(obs, dtype=torch.float32, device=self.device)))
+            self._accumulate(algo.update(rollout))
             self._after_step()
 
     # ------------------------------------------------------------------ helpers

@@ -42,6 +42,7 @@ from rlcore.algos import Algorithm
 from rlcore.export import export_sb3_zip
 from rlcore.fileio import atomic_write
 from rlcore.normalizer import check_stats
+from rlcore.registry import ALGORITHM_SPECS
 from rlcore.safepickle import read_bounded
 from skills.residual import RESIDUAL_KEY, check_scale
 from submission.preprocessor import preprocessor_source
@@ -174,7 +175,7 @@ def read_meta(zip_path: Path) -> dict[str, Any] | None:
 def _checked_meta(meta: dict[str, Any], path: Path) -> dict[str, Any]:
     """The fields of a meta document that are used (algorithm, action mode and repeat, normaliser statistics),
     checked; the statistics made plain (check_stats). ValueError naming the file and the field."""
-    if meta.get("algo") not in ("td3", "sac", "ppo"):
+    if not (isinstance(meta.get("algo"), str) and meta["algo"] in ALGORITHM_SPECS):
         raise ValueError(f"{path}: unknown algo {meta.get('algo')!r}"[:300])
     if meta.get("action_mode") not in (None, *ACTION_MODES):
         raise ValueError(f"{path}: unknown action mode {meta.get('action_mode')!r}"[:300])

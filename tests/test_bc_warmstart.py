@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from bc.cloning import BCConfig, bc_policy, load_bc, make_payload, save_bc, train_bc
-from bc.warmstart import actor_module, check_bc_compatible, load_bc_into, validate_bc_flags
+from bc.warmstart import check_bc_compatible, load_bc_into, validate_bc_flags
 from rlcore.algos import build_algorithm
-from rlcore.config import CONFIGS, BufferConfig, NetConfig, ObsNormConfig
+from rlcore.config import BufferConfig, NetConfig, ObsNormConfig
+from rlcore.registry import algorithm_spec
 from rlcore.runner import RunConfig, Runner
 
 OBS, ACT = 89, 12
@@ -30,7 +31,7 @@ def _payload(algo: str, net_arch=(32, 16), normalize_obs=True, obs_dim=OBS, act_
 
 def _algo(name: str, payload: dict, obs_dim=OBS, act_dim=ACT, **overrides):
     """An algorithm configured like the payload (net, normalisation), plus config overrides."""
-    cfg = dataclasses.replace(CONFIGS[name](), net=NetConfig(net_arch=tuple(payload["net_arch"]),
+    cfg = dataclasses.replace(algorithm_spec(name).config(), net=NetConfig(net_arch=tuple(payload["net_arch"]),
                                                             activation=payload["activation"]),
                               obs_norm=ObsNormConfig(enabled=payload["normalize_obs"]), **overrides)
     return build_algorithm(name, obs_dim, -np.ones(act_dim, np.float32), np.ones(act_dim, np.float32), cfg)
@@ -55,11 +56,11 @@ def test_rl_policy_equals_the_bc_net(tmp_path, name: str, normalize_obs: bool) -
 
 
 def _unchanged_on_error(algo, payload, message: str, **kwargs) -> None:
-    before = {k: v.clone() for k, v in actor_module(algo).state_dict().items()}
+    before = {k: v.clone() for k, v in algo.actor.state_dict().items()}
     mean = algo.normalizer.mean.clone()
     with pytest.raises(ValueError, match=message):
         load_bc_into(algo, payload, **kwargs)
-    after = actor_module(algo).state_dict()
+    after = algo.actor.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before) and torch.equal(mean, algo.normalizer.mean)
 
 
@@ -143,7 +144,7 @@ def test_frozen_bc_layers_unchanged_until_the_step_then_trained(name: str) -> No
     algo = _algo(name, payload, obs_dim=2, act_dim=1, **FAST[name])
     load_bc_into(algo, payload)
     algo.set_freeze(2, until_step=120)
-    trunk = actor_module(algo).trunk()
+    trunk = algo.actor.trunk()
     bc_layers = [[p.detach().clone() for p in layer.parameters()] for layer in trunk]
     seen: dict[int, list[bool]] = {}
 
@@ -188,7 +189,7 @@ def test_bc_start_sets_the_exploration_std(name: str) -> None:
         if name == "sac":
             _, log_std = algo.actor(obs)  # pre-tanh Gaussian of every state
         else:
-            log_std = algo.model.log_std.expand(7, ACT)
+            log_std = algo.actor.log_std.expand(7, ACT)
     torch.testing.assert_close(log_std.exp(), torch.full((7, ACT), 0.2))
     with pytest.raises(ValueError, match="std must be finite and > 0"):
         load_bc_into(_algo(name, payload), payload, init_std=0.0)

@@ -22,8 +22,9 @@ from envs.preprocess import OBS_DIM
 from envs.tasks import TASK_NAMES
 from rlcore.algos import build_algorithm
 from rlcore.cliutil import run_cli
-from rlcore.config import CONFIGS, NetConfig
+from rlcore.config import NetConfig
 from rlcore.export import read_sb3_zip
+from rlcore.registry import algorithm_spec
 from scoring.harness import EvalResult
 from scoring.report import EpisodeRecord
 from submission import MODEL_FILES, NotExportable, env_spaces, preprocessor_source, read_meta, write_model
@@ -33,7 +34,7 @@ SOCCER = {"tasks": list(TASK_NAMES), "action_mode": "torque", "action_repeat": 1
 
 
 def untrained(name: str, obs_dim: int, low: np.ndarray, high: np.ndarray, *, normalize: bool = False, seed: int = 0):
-    cfg = dataclasses.replace(CONFIGS[name](), net=NetConfig(net_arch=(16, 16)))
+    cfg = dataclasses.replace(algorithm_spec(name).config(), net=NetConfig(net_arch=(16, 16)))
     cfg = dataclasses.replace(cfg, obs_norm=dataclasses.replace(cfg.obs_norm, enabled=normalize))
     torch.manual_seed(seed)
     algo = build_algorithm(name, obs_dim, low, high, cfg)

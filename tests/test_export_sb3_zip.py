@@ -21,7 +21,7 @@ import torch
 from stable_baselines3 import PPO, SAC, TD3
 
 from rlcore.algos import build_algorithm
-from rlcore.config import CONFIGS, NetConfig
+from rlcore.config import NetConfig
 from rlcore.export import (
     check_compatible,
     export_sb3_zip,
@@ -30,6 +30,7 @@ from rlcore.export import (
     read_sb3_zip,
     sb3_policy_state,
 )
+from rlcore.registry import algorithm_spec
 
 SB3 = {"td3": TD3, "sac": SAC, "ppo": PPO}
 ALGOS = ("td3", "sac", "ppo")
@@ -41,10 +42,11 @@ UNIT = np.ones(3, np.float32)
 
 def random_algo(name: str, activation: str = "elu", seed: int = 0, **cfg_changes):
     """An algorithm acting in [-1, 1] with large random weights (PPO's mean then leaves [-1, 1] often)."""
-    cfg = dataclasses.replace(CONFIGS[name](), net=NetConfig(net_arch=(32, 16), activation=activation), **cfg_changes)
+    cfg = dataclasses.replace(algorithm_spec(name).config(), net=NetConfig(net_arch=(32, 16), activation=activation),
+                              **cfg_changes)
     algo = build_algorithm(name, OBS_DIM, -UNIT, UNIT, cfg)
     torch.manual_seed(seed)
-    modules = [algo.model] if name == "ppo" else [algo.actor, algo.critic, algo.critic_target]
+    modules = [algo.actor] if name == "ppo" else [algo.actor, algo.critic, algo.critic_target]
     with torch.no_grad():
         for module in modules:
             for p in module.parameters():
@@ -96,7 +98,7 @@ def test_sb3_restores_the_hyper_parameters_and_the_entropy_coefficient(tmp_path)
     ppo = random_algo("ppo", n_steps=128, n_epochs=3)
     model = PPO.load(export(ppo, tmp_path / "ppo.zip"), device="cpu")
     assert (model.n_steps, model.n_epochs, model.clip_range(1.0)) == (128, 3, ppo.cfg.clip_range)
-    expected_std = (HIGH - LOW) / 2 * ppo.model.log_std.detach().exp().numpy()  # the std scales with the map
+    expected_std = (HIGH - LOW) / 2 * ppo.actor.log_std.detach().exp().numpy()  # the std scales with the map
     np.testing.assert_allclose(model.policy.log_std.detach().exp().numpy(), expected_std, rtol=1e-5)
 
 
@@ -157,7 +159,7 @@ def test_our_zip_reads_back_into_our_networks(name, tmp_path):
     fresh = random_algo(name, activation="silu", seed=5)
     loaded = load_zip_weights(fresh, model)
     assert "entropy coefficient" in loaded if name == "sac" else "entropy coefficient" not in loaded
-    pairs = ([(fresh.model.value_net, algo.model.value_net)] if name == "ppo"
+    pairs = ([(fresh.actor.value_net, algo.actor.value_net)] if name == "ppo"
              else [(fresh.critic, algo.critic), (fresh.critic_target, algo.critic_target)])
     for ours, original in pairs:
         for a, b in zip(ours.state_dict().values(), original.state_dict().values(), strict=True):
@@ -190,7 +192,7 @@ def test_zip_saved_by_sb3_reads_into_our_actor(name, tmp_path):
     obs = np.random.default_rng(2).uniform(-3, 3, (1000, 3)).astype(np.float32)
     theirs, _ = sb3_model.predict(obs, deterministic=True)
     assert np.abs(policy.predict(obs) - theirs).max() <= 1e-4 * (high - low).min()
-    cfg = dataclasses.replace(CONFIGS[name](), net=model.net)
+    cfg = dataclasses.replace(algorithm_spec(name).config(), net=model.net)
     warm = build_algorithm(name, 3, low, high, cfg)
     loaded = load_zip_weights(warm, model)  # a warm start takes the critics (and targets) too
     assert loaded[0] in ("actor", "policy") and len(loaded) >= 2
@@ -243,7 +245,7 @@ def test_unsupported_contents_are_refused(tmp_path):
     with pytest.raises(ValueError, match="holds a TD3 policy, not SAC"):
         load_zip_weights(random_algo("sac"), model)
     with pytest.raises(ValueError, match="does not fit"):
-        load_zip_weights(build_algorithm("td3", OBS_DIM, -UNIT, UNIT, CONFIGS["td3"]()), model)
+        load_zip_weights(build_algorithm("td3", OBS_DIM, -UNIT, UNIT, algorithm_spec("td3").config()), model)
 
 
 class _Payload:
@@ -268,10 +270,10 @@ def test_reading_never_runs_code_from_the_zip(tmp_path):
 def test_writer_and_reader_do_not_import_sb3(tmp_path):
     code = (
         "import sys, numpy as np\n"
-        "from rlcore.algos import build_algorithm\nfrom rlcore.config import CONFIGS\n"
+        "from rlcore.algos import build_algorithm\nfrom rlcore.registry import algorithm_spec\n"
         "from rlcore.export import export_sb3_zip, read_sb3_zip, policy_from_zip\n"
         "for name in ('td3', 'sac', 'ppo'):\n"
-        "    a = build_algorithm(name, 4, -np.ones(2), np.ones(2), CONFIGS[name]())\n"
+        "    a = build_algorithm(name, 4, -np.ones(2), np.ones(2), algorithm_spec(name).config())\n"
         f"    p = r'{tmp_path}/' + name + '.zip'\n"
         "    export_sb3_zip(a, p, obs_low=-np.ones(4), obs_high=np.ones(4), action_low=-np.ones(2),"
         " action_high=np.ones(2))\n"

@@ -105,7 +105,7 @@ def test_actor_waits_for_actor_learning_starts(algo: str) -> None:
 
 
 def test_demo_mse_averages_over_demo_rows_only() -> None:
-    from rlcore.algos.td3 import demo_mse
+    from rlcore.losses import demo_mse
 
     actions = torch.tensor([[1.0, 1.0], [0.0, 0.0], [5.0, 5.0]])
     targets = torch.tensor([[0.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
@@ -131,7 +131,7 @@ def test_bc_coef_pulls_the_actor_to_demo_actions(algo: str) -> None:
 
 
 def test_regularised_actor_loss_by_hand() -> None:
-    from rlcore.algos.td3 import regularised_actor_loss
+    from rlcore.losses import regularised_actor_loss
 
     q = torch.tensor([-4.0, 2.0])  # mean |Q| = 3: the policy loss is divided by 3
     policy_loss = torch.tensor(6.0)
@@ -275,18 +275,21 @@ def test_ppo_update_reports_sb3_metrics_and_first_ratio_is_one() -> None:
     ppo = build_algorithm("ppo", OBS, LOW, HIGH, PPOConfig(net=SMALL, n_steps=8, batch_size=4, n_epochs=1))
     buf = RolloutBuffer(8, 2, OBS, ACT, seed=0)
     for _ in range(8):
-        policy_obs, actions = ppo.explore(torch.randn(2, OBS))
+        obs_t = torch.randn(2, OBS)
+        actions = ppo.explore(obs_t)
+        policy_obs = ppo.normalizer(obs_t)
         buf.add(policy_obs, actions, torch.randn(2), torch.zeros(2))
     # the log-prob computed from the sampling noise equals the batched one the update uses (ratio 1 at start)
     torch.manual_seed(3)
     obs = torch.randn(5, OBS)
-    actions, log_prob = ppo.model.sample(obs)
-    torch.testing.assert_close(log_prob, ppo.model.log_prob(obs, actions))
-    naive = torch.distributions.Normal(ppo.model.mean(obs), ppo.model.log_std.exp()).log_prob(actions).sum(-1)
+    actions, log_prob = ppo.actor.sample(obs)
+    torch.testing.assert_close(log_prob, ppo.actor.log_prob(obs, actions))
+    naive = torch.distributions.Normal(ppo.actor.mean(obs), ppo.actor.log_std.exp()).log_prob(actions).sum(-1)
     torch.testing.assert_close(log_prob, naive)
     with torch.no_grad():  # the update scores the rollout with the pre-update policy
-        expected_values = ppo.model.value(buf.obs.reshape(16, OBS)).reshape(8, 2)
-    out = ppo.update(buf, torch.randn(2, OBS))
+        expected_values = ppo.actor.value(buf.obs.reshape(16, OBS)).reshape(8, 2)
+    buf.finish(torch.randn(2, OBS))
+    out = ppo.update(buf)
     torch.testing.assert_close(buf.values, expected_values)
     for key in ("train/policy_gradient_loss", "train/value_loss", "train/entropy_loss", "train/approx_kl",
                 "train/clip_fraction", "train/explained_variance", "train/std", "train/loss"):
@@ -298,8 +301,11 @@ def test_ppo_update_reports_sb3_metrics_and_first_ratio_is_one() -> None:
 def _ppo_rollout(ppo, rewards: torch.Tensor | None = None) -> RolloutBuffer:
     buf = RolloutBuffer(8, 2, OBS, ACT, seed=0)
     for t in range(8):
-        policy_obs, actions = ppo.explore(torch.randn(2, OBS))
+        obs_t = torch.randn(2, OBS)
+        actions = ppo.explore(obs_t)
+        policy_obs = ppo.normalizer(obs_t)
         buf.add(policy_obs, actions, torch.randn(2) if rewards is None else rewards[t], torch.zeros(2))
+    buf.finish(torch.randn(2, OBS))
     return buf
 
 
@@ -307,15 +313,15 @@ def test_ppo_value_only_start_keeps_the_policy() -> None:
     torch.manual_seed(0)
     ppo = build_algorithm("ppo", OBS, LOW, HIGH, PPOConfig(net=SMALL, n_steps=8, batch_size=4, n_epochs=2,
                                                            actor_learning_starts=2, ent_coef=0.01))
-    policy = [p.clone() for p in (ppo.model.log_std, *ppo.model.trunk()[0].parameters())]
-    value = ppo.model.value_net.weight.clone()
+    policy = [p.clone() for p in (ppo.actor.log_std, *ppo.actor.trunk()[0].parameters())]
+    value = ppo.actor.value_net.weight.clone()
     for _ in range(2):  # two value-only rollouts
-        ppo.update(_ppo_rollout(ppo), torch.randn(2, OBS))
-    assert all(torch.equal(a, b) for a, b in zip(policy, (ppo.model.log_std, *ppo.model.trunk()[0].parameters()),
+        ppo.update(_ppo_rollout(ppo))
+    assert all(torch.equal(a, b) for a, b in zip(policy, (ppo.actor.log_std, *ppo.actor.trunk()[0].parameters()),
                                                   strict=True))
-    assert not torch.equal(value, ppo.model.value_net.weight)
-    ppo.update(_ppo_rollout(ppo), torch.randn(2, OBS))  # the third moves the policy too
-    assert not torch.equal(policy[0], ppo.model.log_std)
+    assert not torch.equal(value, ppo.actor.value_net.weight)
+    ppo.update(_ppo_rollout(ppo))  # the third moves the policy too
+    assert not torch.equal(policy[0], ppo.actor.log_std)
     restored = build_algorithm("ppo", OBS, LOW, HIGH, ppo.cfg)
     restored.load_state_dict(ppo.state_dict())
     assert restored.n_rollouts == 3
@@ -330,11 +336,11 @@ def test_ppo_anchor_pulls_the_mean_back_to_the_warm_start() -> None:
                                                                ent_coef=0.0, anchor_coef=coef, learning_rate=3e-2))
         ppo.set_anchor()
         with torch.no_grad():
-            ppo.model.action_net.bias.add_(0.5)  # the policy has moved away from its start
+            ppo.actor.action_net.bias.add_(0.5)  # the policy has moved away from its start
         obs = torch.randn(64, OBS)
-        ppo.update(_ppo_rollout(ppo, torch.ones(8, 2)), torch.randn(2, OBS))
+        ppo.update(_ppo_rollout(ppo, torch.ones(8, 2)))
         with torch.no_grad():
-            drift[coef] = float((ppo.model.mean(obs) - ppo.anchor.mean(obs)).abs().mean())
+            drift[coef] = float((ppo.actor.mean(obs) - ppo.anchor.mean(obs)).abs().mean())
     assert drift[0.0] > 0.25  # the policy gradient alone leaves it far away
     assert drift[5.0] < 0.4 * drift[0.0]
 
@@ -343,9 +349,12 @@ def test_ppo_target_kl_stops_epochs_early() -> None:
     ppo = build_algorithm("ppo", OBS, LOW, HIGH, cfg)
     buf = RolloutBuffer(8, 1, OBS, ACT, seed=0)
     for _ in range(8):
-        policy_obs, actions = ppo.explore(torch.randn(1, OBS))
+        obs_t = torch.randn(1, OBS)
+        actions = ppo.explore(obs_t)
+        policy_obs = ppo.normalizer(obs_t)
         buf.add(policy_obs, actions, torch.randn(1), torch.zeros(1))
-    ppo.update(buf, torch.randn(1, OBS))
+    buf.finish(torch.randn(1, OBS))
+    ppo.update(buf)
     assert ppo.n_updates == 1
 
 
@@ -388,9 +397,12 @@ def test_same_seed_same_parameters(algo: str) -> None:
         if algo == "ppo":
             buf = RolloutBuffer(8, 1, OBS, ACT, seed=0)
             for _ in range(8):
-                policy_obs, actions = learner.explore(torch.randn(1, OBS))
+                obs_t = torch.randn(1, OBS)
+                actions = learner.explore(obs_t)
+                policy_obs = learner.normalizer(obs_t)
                 buf.add(policy_obs, actions, torch.randn(1), torch.zeros(1))
-            learner.update(buf, torch.randn(1, OBS))
+            buf.finish(torch.randn(1, OBS))
+            learner.update(buf)
         else:
             for _ in range(3):
                 learner.update(_batch())

@@ -157,9 +157,9 @@ def test_ppo_bootstraps_truncations_only_and_ends_episodes_on_both() -> None:
     algo.value = lambda obs: obs @ torch.tensor([100.0, 10.0, 1.0])
     captured = {}
 
-    def capture(rollout, last_obs: torch.Tensor) -> dict[str, torch.Tensor]:
+    def capture(rollout) -> dict[str, torch.Tensor]:
         captured.update(obs=rollout.obs.clone(), rewards=rollout.rewards.clone(),
-                        episode_ends=rollout.episode_ends.clone(), last_obs=last_obs.clone())
+                        episode_ends=rollout.episode_ends.clone(), last_obs=rollout.last_obs.clone())
         rollout.values.zero_()
         rollout.compute_returns_and_advantages(torch.zeros(len(SCRIPTS)), GAMMA, 1.0)
         captured["advantages"] = rollout.advantages.clone()

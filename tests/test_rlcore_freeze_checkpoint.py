@@ -31,9 +31,12 @@ def _train_step(learner, seed: int) -> None:
     if learner.on_policy:
         buf = RolloutBuffer(8, 1, OBS, ACT, seed=seed)
         for t in range(8):
-            policy_obs, actions = learner.explore(obs[t:t + 1])
+            obs_t = obs[t:t + 1]
+            actions = learner.explore(obs_t)
+            policy_obs = learner.normalizer(obs_t)
             buf.add(policy_obs, actions, torch.randn(1, generator=g), torch.zeros(1))
-        learner.update(buf, obs[:1])
+        buf.finish(learner.normalizer(obs[:1]))
+        learner.update(buf)
     else:
         batch = Batch(obs, torch.rand(8, ACT, generator=g) * 2 - 1, torch.randn(8, generator=g),
                       torch.randn(8, OBS, generator=g), torch.zeros(8))
@@ -49,7 +52,7 @@ def test_frozen_layers_bitwise_unchanged_until_unfrozen(algo: str) -> None:
     torch.manual_seed(0)
     learner = build_algorithm(algo, OBS, LOW, HIGH, _config(algo))
     schedule = learner.set_freeze(1, until_step=100)
-    trunk = (learner.model if algo == "ppo" else learner.actor).trunk()
+    trunk = learner.actor.trunk()
     frozen, free = trunk[0], trunk[1]
     frozen_before, free_before = _params(frozen), _params(free)
     for step in range(3):
@@ -61,7 +64,7 @@ def test_frozen_layers_bitwise_unchanged_until_unfrozen(algo: str) -> None:
         moments = optimizer.state[learner.params.flat]
         frozen_ids = {id(p) for p in frozen.parameters()}
         offset = 0
-        for p in learner.model.parameters():
+        for p in learner.actor.parameters():
             if id(p) in frozen_ids:
                 for key in ("exp_avg", "exp_avg_sq"):
                     assert not moments[key][offset:offset + p.numel()].any()

@@ -98,20 +98,23 @@ def test_ppo_step_work_makes_no_sync_and_its_update_only_gaes() -> None:
         for _ in range(16):
             obs = torch.randn(2, OBS, device=device)
             learner.normalizer.update(obs)
-            policy_obs, actions = learner.explore(obs)
+            actions = learner.explore(obs)
+            policy_obs = learner.normalizer(obs)
             rollout.add(policy_obs, actions, torch.randn(2, device=device), torch.zeros(2, device=device))
 
     last_obs = torch.randn(2, OBS, device=device)
     collect()
-    learner.update(rollout, last_obs)  # warm-up
+    rollout.finish(learner.normalizer(last_obs))
+    learner.update(rollout)  # warm-up
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
         collect()
+        rollout.finish(learner.normalizer(last_obs))
     finally:
         torch.cuda.set_sync_debug_mode("default")
     with SyncCounter() as counter:
-        learner.update(rollout, last_obs)
+        learner.update(rollout)
     assert counter.count == GAE_SYNCS
     with SyncCounter() as counter:
         rollout.compute_returns_and_advantages(learner.value(last_obs), 0.99, 0.95)

@@ -1,23 +1,19 @@
-"""TD3, SAC and PPO. Each exposes `explore`, `update`, `state_dict`, `load_state_dict` and a `policy`."""
+"""TD3, SAC and PPO: the interface they share is rlcore/algos/protocol.py, their facts are rlcore/registry.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from rlcore.algos.ppo import PPO
-from rlcore.algos.sac import SAC
-from rlcore.algos.td3 import TD3
-from rlcore.config import AlgoConfig, PPOConfig, SACConfig, TD3Config
+from rlcore.algos.protocol import Algorithm
+from rlcore.config import AlgoConfig
 
-Algorithm = TD3 | SAC | PPO
-ALGORITHMS: dict[str, type] = {"td3": TD3, "sac": SAC, "ppo": PPO}
+__all__ = ["Algorithm", "build_algorithm"]
 
 
 def build_algorithm(name: str, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray, cfg: AlgoConfig,
                     device: torch.device | str = "cpu") -> Algorithm:
-    """Construct an algorithm by name; the config type must match the name."""
-    expected = {"td3": TD3Config, "sac": SACConfig, "ppo": PPOConfig}[name]
-    if not isinstance(cfg, expected):
-        raise ValueError(f"algorithm {name!r} needs a {expected.__name__}, got {type(cfg).__name__}")
-    return ALGORITHMS[name](obs_dim, action_low, action_high, cfg, torch.device(device))
+    """Construct algorithm `name` (rlcore.registry.AlgorithmSpec.build: the config type must be its own)."""
+    from rlcore.registry import algorithm_spec  # imported here: the registry imports this package's modules
+
+    return algorithm_spec(name).build(obs_dim, action_low, action_high, cfg, device)

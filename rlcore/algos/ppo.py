@@ -35,9 +35,11 @@ import torch
 import torch.nn.functional as F
 
 from rlcore import metrics
+from rlcore.algos.protocol import fine_tuning_state, load_fine_tuning_state
 from rlcore.buffers import RolloutBatch, RolloutBuffer
 from rlcore.config import PPOConfig
 from rlcore.freeze import FreezeSchedule
+from rlcore.losses import anchor_mse
 from rlcore.networks import ActorCritic, zero_layer
 from rlcore.normalizer import RunningNormalizer
 from rlcore.optim import FlatParameters, frozen_copy, make_adam
@@ -81,35 +83,34 @@ class PPO:
         self.cfg = cfg
         self.device = device
         self.normalizer = RunningNormalizer((obs_dim,), cfg.obs_norm, device)
-        self.model = ActorCritic(obs_dim, act_dim, cfg.net, cfg.log_std_init).to(device)
-        self.params = FlatParameters(self.model)  # detail 10
+        self.actor = ActorCritic(obs_dim, act_dim, cfg.net, cfg.log_std_init).to(device)
+        self.params = FlatParameters(self.actor)  # detail 10
         self.optimizer = make_adam([self.params.flat], cfg.learning_rate, device)
-        self.policy = DeployedPolicy(self.normalizer, self.model, action_low, action_high)
+        self.policy = DeployedPolicy(self.normalizer, self.actor, action_low, action_high)
         self.freeze: FreezeSchedule | None = None
         self.anchor: ActorCritic | None = None
         self.n_updates = 0
         self.n_rollouts = 0
 
     @torch.no_grad()
-    def explore(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """For raw observations: (policy input, unclipped sampled action). V and log pi come later, batched."""
-        policy_obs = self.normalizer(obs)
-        return policy_obs, self.model.sample_action(policy_obs)
+    def explore(self, obs: torch.Tensor) -> torch.Tensor:
+        """An unclipped sampled action for raw observations (detail 2). V and log pi come later, batched."""
+        return self.actor.sample_action(self.normalizer(obs))
 
     @torch.no_grad()
     def value(self, obs: torch.Tensor) -> torch.Tensor:
-        """V of raw observations (for bootstrapping truncated episodes and the last step)."""
-        return self.model.value(self.normalizer(obs))
+        """V of raw observations (the runner bootstraps truncated episodes with it)."""
+        return self.actor.value(self.normalizer(obs))
 
-    def update(self, rollout: RolloutBuffer, last_obs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Score the rollout (V, log pi, GAE), then n_epochs passes of minibatch updates.
+    def update(self, rollout: RolloutBuffer) -> dict[str, torch.Tensor]:
+        """Score the finished rollout (V, log pi, GAE), then n_epochs passes of minibatch updates.
 
         The policy did not change while the rollout was collected, so V(s) and log pi(a|s) of every
         stored step are computed here in one batched pass instead of one call per env step (detail 9).
-        `last_obs` is the raw observation after the last step (bootstraps the unfinished episodes).
+        `rollout.last_obs` (the policy input after the last step) bootstraps the unfinished episodes.
         """
         cfg = self.cfg
-        self._score_rollout(rollout, last_obs)
+        self._score_rollout(rollout)
         policy_on = self.n_rollouts >= cfg.actor_learning_starts  # detail 11
         self.n_rollouts += 1
         sums: dict[str, torch.Tensor] = {}
@@ -129,22 +130,23 @@ class PPO:
                 break  # host sync, once per epoch (detail 8)
         out = {key: total / n_minibatches for key, total in sums.items()}
         out[metrics.EXPLAINED_VARIANCE] = explained_variance(rollout.values.flatten(), rollout.returns.flatten())
-        out[metrics.STD] = self.model.log_std.detach().exp().mean()
+        out[metrics.STD] = self.actor.log_std.detach().exp().mean()
         return out
 
     @torch.no_grad()
-    def _score_rollout(self, rollout: RolloutBuffer, last_obs: torch.Tensor) -> None:
+    def _score_rollout(self, rollout: RolloutBuffer) -> None:
         steps, envs = rollout.rewards.shape
         obs, actions = rollout.obs.reshape(steps * envs, -1), rollout.actions.reshape(steps * envs, -1)
-        rollout.values.copy_(self.model.value(obs).reshape(steps, envs))
-        rollout.log_probs.copy_(self.model.log_prob(obs, actions).reshape(steps, envs))
-        rollout.compute_returns_and_advantages(self.value(last_obs), self.cfg.gamma, self.cfg.gae_lambda)
+        rollout.values.copy_(self.actor.value(obs).reshape(steps, envs))
+        rollout.log_probs.copy_(self.actor.log_prob(obs, actions).reshape(steps, envs))
+        rollout.compute_returns_and_advantages(self.actor.value(rollout.last_obs), self.cfg.gamma,
+                                                 self.cfg.gae_lambda)
 
     def _update_minibatch(self, mb: RolloutBatch, policy_on: bool = True) -> dict[str, torch.Tensor]:
         cfg = self.cfg
-        mean = self.model.mean(mb.obs)
-        log_prob = self.model.log_prob_at(mean, mb.actions)
-        values = self.model.value(mb.obs)
+        mean = self.actor.mean(mb.obs)
+        log_prob = self.actor.log_prob_at(mean, mb.actions)
+        values = self.actor.value(mb.obs)
 
         advantages = mb.advantages
         if cfg.normalize_advantage and len(advantages) > 1:
@@ -152,7 +154,7 @@ class PPO:
         log_ratio = log_prob - mb.log_probs
         policy_loss = clipped_policy_loss(advantages, log_ratio, cfg.clip_range)
         v_loss = value_loss(values, mb.values, mb.returns, cfg.clip_range_vf)
-        entropy_loss = -self.model.entropy()
+        entropy_loss = -self.actor.entropy()
         if not policy_on:  # detail 11: the value function alone
             loss = cfg.vf_coef * v_loss
         else:
@@ -160,7 +162,7 @@ class PPO:
             if cfg.anchor_coef > 0 and self.anchor is not None:  # detail 12
                 with torch.no_grad():
                     anchor_mean = self.anchor.mean(mb.obs)
-                loss = loss + cfg.anchor_coef * (mean - anchor_mean).square().mean()
+                loss = loss + cfg.anchor_coef * anchor_mse(mean, anchor_mean)
 
         self.params.zero_grad()
         loss.backward()
@@ -179,15 +181,15 @@ class PPO:
 
     def zero_action_head(self) -> None:
         """Make the deterministic action 0 on every observation (a residual policy starts as its base policy)."""
-        zero_layer(self.model.action_head())
+        zero_layer(self.actor.action_head())
 
     def set_anchor(self) -> None:
         """Keep a frozen copy of the current policy (a warm start) as the anchor of detail 12."""
-        self.anchor = frozen_copy(self.model)
+        self.anchor = frozen_copy(self.actor)
 
     def set_freeze(self, n_layers: int, until_step: int) -> FreezeSchedule:
         """Freeze the first n Linear layers of policy_net, then action_net (never the value network)."""
-        self.freeze = FreezeSchedule(self.model.trunk(), n_layers, until_step)
+        self.freeze = FreezeSchedule(self.actor.trunk(), n_layers, until_step)
         return self.freeze
 
     def optimizers(self) -> list[torch.optim.Optimizer]:
@@ -195,21 +197,16 @@ class PPO:
 
     def state_dict(self) -> dict:
         return {
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "model": self.actor.state_dict(),  # the key checkpoints have always had for the network
+            "optimizer": self.optimizer.state_dict(),
             "normalizer": self.normalizer.state_dict(), "n_updates": self.n_updates, "n_rollouts": self.n_rollouts,
-            "freeze": self.freeze.state_dict() if self.freeze else None,
-            "anchor": self.anchor.state_dict() if self.anchor is not None else None,
+            **fine_tuning_state(self),
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
+        self.actor.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.normalizer.load_state_dict(state["normalizer"])
         self.n_updates = state["n_updates"]
         self.n_rollouts = state.get("n_rollouts", 0)
-        if state["freeze"] is not None:
-            self.set_freeze(state["freeze"]["n_layers"], state["freeze"]["until_step"]).load_state_dict(
-                state["freeze"])
-        if state.get("anchor") is not None:
-            self.set_anchor()
-            self.anchor.load_state_dict(state["anchor"])
+        load_fine_tuning_state(self, state)

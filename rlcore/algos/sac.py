@@ -36,11 +36,12 @@ import torch
 import torch.nn.functional as F
 
 from rlcore import metrics
-from rlcore.algos.td3 import demo_mse, regularised_actor_loss
+from rlcore.algos.protocol import fine_tuning_state, load_fine_tuning_state
 from rlcore.buffers import Batch
 from rlcore.config import SACConfig
 from rlcore.freeze import FreezeSchedule
 from rlcore.graphs import GraphedStep
+from rlcore.losses import anchor_mse, demo_mse, regularised_actor_loss
 from rlcore.networks import SACActor, TwinCritic, squashed_sample, zero_layer
 from rlcore.normalizer import RunningNormalizer
 from rlcore.optim import adam_step, clear_grads, frozen_copy, make_adam, set_requires_grad, soft_update
@@ -144,7 +145,7 @@ class SAC:
         if self.cfg.anchor_coef > 0 and self.anchor is not None:  # detail 9
             with torch.no_grad():
                 anchor_actions = torch.tanh(self.anchor(batch.obs, self.dtype)[0])
-            anchor_term = (torch.tanh(mean) - anchor_actions).square().mean()
+            anchor_term = anchor_mse(torch.tanh(mean), anchor_actions)
         actor_loss = regularised_actor_loss(q, (alpha * log_prob - q).mean(), bc_term, anchor_term,
                                             self.cfg.bc_coef, self.cfg.anchor_coef)
         clear_grads(self.actor_optimizer)
@@ -189,8 +190,7 @@ class SAC:
             "critic_optimizer": self.critic_optimizer.state_dict(),
             "alpha_optimizer": self.alpha_optimizer.state_dict() if self.alpha_optimizer else None,
             "log_alpha": self.log_alpha.detach().clone(), "normalizer": self.normalizer.state_dict(),
-            "n_updates": self.n_updates, "freeze": self.freeze.state_dict() if self.freeze else None,
-            "anchor": self.anchor.state_dict() if self.anchor is not None else None,
+            "n_updates": self.n_updates, **fine_tuning_state(self),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -208,9 +208,4 @@ class SAC:
             self.graphs.reset()
         self.normalizer.load_state_dict(state["normalizer"])
         self.n_updates = state["n_updates"]
-        if state["freeze"] is not None:
-            self.set_freeze(state["freeze"]["n_layers"], state["freeze"]["until_step"]).load_state_dict(
-                state["freeze"])
-        if state.get("anchor") is not None:
-            self.set_anchor()
-            self.anchor.load_state_dict(state["anchor"])
+        load_fine_tuning_state(self, state)

@@ -35,34 +35,17 @@ import torch
 import torch.nn.functional as F
 
 from rlcore import metrics
+from rlcore.algos.protocol import fine_tuning_state, load_fine_tuning_state
 from rlcore.buffers import Batch
 from rlcore.config import TD3Config
 from rlcore.freeze import FreezeSchedule
 from rlcore.graphs import GraphedStep
+from rlcore.losses import anchor_mse, demo_mse, regularised_actor_loss
 from rlcore.networks import TD3Actor, TwinCritic, zero_layer
 from rlcore.normalizer import RunningNormalizer
 from rlcore.optim import adam_step, clear_grads, frozen_copy, make_adam, set_requires_grad, soft_update
 from rlcore.policy import DeployedPolicy
 from rlcore.precision import compute_dtype
-
-
-def demo_mse(actions: torch.Tensor, targets: torch.Tensor, demo: torch.Tensor) -> torch.Tensor:
-    """Mean squared action error over the demonstration rows (demo = 1) and the action dims (TD3+BC's MSE)."""
-    return ((actions - targets).square().mean(-1) * demo).sum() / demo.sum().clamp(min=1.0)
-
-
-def regularised_actor_loss(q: torch.Tensor, policy_loss: torch.Tensor, bc_term: torch.Tensor | None,
-                           anchor_term: torch.Tensor | None, bc_coef: float, anchor_coef: float) -> torch.Tensor:
-    """policy_loss / max(mean|Q|, 1) + bc_coef * bc_term + anchor_coef * anchor_term, or policy_loss alone when
-    no term applies (details 9, 10; SAC uses it too)."""
-    if bc_term is None and anchor_term is None:
-        return policy_loss
-    loss = policy_loss / q.abs().mean().detach().clamp(min=1.0)
-    if bc_term is not None:
-        loss = loss + bc_coef * bc_term
-    if anchor_term is not None:
-        loss = loss + anchor_coef * anchor_term
-    return loss
 
 
 class TD3:
@@ -154,7 +137,7 @@ class TD3:
         if self.cfg.anchor_coef > 0 and self.anchor is not None:  # detail 10
             with torch.no_grad():
                 anchor_actions = self.anchor(batch.obs, self.dtype)
-            anchor_term = (actions - anchor_actions).square().mean()
+            anchor_term = anchor_mse(actions, anchor_actions)
         actor_loss = regularised_actor_loss(q1, -q1.mean(), bc_term, anchor_term, self.cfg.bc_coef,
                                             self.cfg.anchor_coef)
         clear_grads(self.actor_optimizer)
@@ -188,8 +171,7 @@ class TD3:
             "actor_optimizer": self.actor_optimizer.state_dict(),
             "critic_optimizer": self.critic_optimizer.state_dict(),
             "normalizer": self.normalizer.state_dict(), "n_updates": self.n_updates,
-            "freeze": self.freeze.state_dict() if self.freeze else None,
-            "anchor": self.anchor.state_dict() if self.anchor is not None else None,
+            **fine_tuning_state(self),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -203,9 +185,4 @@ class TD3:
             self.graphs.reset()
         self.normalizer.load_state_dict(state["normalizer"])
         self.n_updates = state["n_updates"]
-        if state["freeze"] is not None:
-            self.set_freeze(state["freeze"]["n_layers"], state["freeze"]["until_step"]).load_state_dict(
-                state["freeze"])
-        if state.get("anchor") is not None:
-            self.set_anchor()
-            self.anchor.load_state_dict(state["anchor"])
+        load_fine_tuning_state(self, state)

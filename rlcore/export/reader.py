@@ -31,9 +31,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlcore.algos import Algorithm, build_algorithm
-from rlcore.config import ACTIVATIONS, CONFIGS, NetConfig, ObsNormConfig
-from rlcore.export.layout import DEFAULT_ACTIVATIONS, POLICY_CLASSES, unfold_action_map
+from rlcore import registry  # the module, read at call time: the registry imports this package's layout
+from rlcore.algos import Algorithm
+from rlcore.config import ACTIVATIONS, NetConfig, ObsNormConfig
+from rlcore.export.layout import SB3Layout, ZipPart, unfold_action_map
 from rlcore.networks import activation_class
 from rlcore.policy import DeployedPolicy
 from rlcore.safepickle import box_globals, numpy_globals, numpy_random_globals, reason, restricted_loads
@@ -54,14 +55,6 @@ MEMBERS = {"data": 16 * 2**20, "policy.pth": 512 * 2**20, "pytorch_variables.pth
 """The members read, each with the most bytes it may inflate to (an 89 -> 256,256,128 SAC policy.pth is ~1 MB)."""
 _CHUNK = 2**20
 
-_REQUIRED_KEYS = {
-    "td3": ("actor.mu.0.weight",),
-    "sac": ("actor.latent_pi.0.weight", "actor.mu.weight", "actor.mu.bias", "actor.log_std.weight"),
-    "ppo": ("log_std", "mlp_extractor.policy_net.0.weight", "action_net.weight", "action_net.bias"),
-}
-"""policy.pth keys the actor of each algorithm cannot do without."""
-_ACTOR_TRUNK = {"td3": "actor.mu.", "sac": "actor.latent_pi.", "ppo": "mlp_extractor.policy_net."}
-"""policy.pth prefix of the actor's hidden Linear layers (TD3's includes the output layer)."""
 _ACTIVATION_NAMES = {(activation_class(n).__module__, activation_class(n).__name__): n for n in ACTIVATIONS}
 
 
@@ -86,7 +79,7 @@ class SB3Zip:
     """What an SB3 zip holds that our engine uses."""
 
     algo: str
-    """td3, sac or ppo (from the pickled policy class)."""
+    """The algorithm's registry name (from the pickled policy class)."""
     obs_dim: int
     """Width of the policy's input (the zip's observation_space)."""
     action_low: np.ndarray
@@ -155,11 +148,13 @@ def _torch_load(raw: bytes) -> Any:
 
 def _parse(data: dict[str, Any], state: dict[str, torch.Tensor], variables: dict[str, Any]) -> SB3Zip:
     policy_class = _unpickle(data["policy_class"], "policy_class")
-    by_class = {Reference(*ref): algo for algo, ref in POLICY_CLASSES.items()}
+    by_class = {Reference(*spec.sb3.policy_class): spec.name for spec in registry.ALGORITHM_SPECS.values()}
     algo = by_class.get(policy_class) if isinstance(policy_class, Reference) else None
     if algo is None:
-        raise ValueError(f"policy class {policy_class} is not one we read (TD3Policy, SACPolicy, ActorCriticPolicy)")
-    absent = [k for k in _REQUIRED_KEYS[algo] if k not in state]
+        known = ", ".join(spec.sb3.policy_class[1] for spec in registry.ALGORITHM_SPECS.values())
+        raise ValueError(f"policy class {policy_class} is not one we read ({known})")
+    layout = registry.algorithm_spec(algo).sb3
+    absent = [k for k in layout.required_keys if k not in state]
     if absent:
         raise ValueError(f"policy.pth lacks {', '.join(absent)}")
     if data.get("use_sde"):
@@ -178,13 +173,13 @@ def _parse(data: dict[str, Any], state: dict[str, torch.Tensor], variables: dict
         raise ValueError(f"features extractor {extractor} is not supported (only the default FlattenExtractor)")
     activation_fn = policy_kwargs.get("activation_fn")
     if activation_fn is None:
-        activation = DEFAULT_ACTIVATIONS[algo]
+        activation = layout.default_activation
     else:
         known = isinstance(activation_fn, Reference)
         activation = _ACTIVATION_NAMES.get((activation_fn.module, activation_fn.name)) if known else None
         if activation is None:
             raise ValueError(f"activation {activation_fn} is not one of ours ({', '.join(ACTIVATIONS)})")
-    if state[f"{_ACTOR_TRUNK[algo]}0.weight"].shape[1] != obs_space.shape[0]:
+    if state[f"{layout.actor_trunk}0.weight"].shape[1] != obs_space.shape[0]:
         raise ValueError(f"the actor's first layer does not take the observation space's {obs_space.shape[0]} inputs")
     log_ent_coef = variables.get("log_ent_coef")
     if log_ent_coef is not None and not (isinstance(log_ent_coef, torch.Tensor) and log_ent_coef.numel() >= 1
@@ -194,7 +189,7 @@ def _parse(data: dict[str, Any], state: dict[str, torch.Tensor], variables: dict
     if isinstance(num_timesteps, bool) or not isinstance(num_timesteps, int) or num_timesteps < 0:
         raise ValueError(f"num_timesteps must be an integer >= 0, got {num_timesteps!r}")
     return SB3Zip(algo=algo, obs_dim=int(obs_space.shape[0]), action_low=low, action_high=high,
-                  net=NetConfig(net_arch=_hidden_sizes(algo, state), activation=activation),
+                  net=NetConfig(net_arch=_hidden_sizes(layout, state), activation=activation),
                   policy_state=dict(state), num_timesteps=num_timesteps,
                   log_ent_coef=None if log_ent_coef is None else float(log_ent_coef.detach().reshape(-1)[0]))
 
@@ -208,16 +203,17 @@ def _flat_box(space: gym.spaces.Box) -> bool:
             and low.shape == shape and high.shape == shape)
 
 
-def _hidden_sizes(algo: str, state: dict[str, torch.Tensor]) -> tuple[int, ...]:
-    """Hidden layer sizes of the actor, from the Linear weights of its trunk (TD3's last Linear is the output)."""
-    prefix = _ACTOR_TRUNK[algo]
+def _hidden_sizes(layout: SB3Layout, state: dict[str, torch.Tensor]) -> tuple[int, ...]:
+    """Hidden layer sizes of the actor, from the Linear weights of its trunk (without its last Linear where that
+    is the action output)."""
+    prefix = layout.actor_trunk
     layers = sorted(int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix) and k.endswith(".weight"))
     weights = [state[f"{prefix}{i}.weight"] for i in layers]
     for before, weight in zip(weights, weights[1:], strict=False):  # a chain, or the sizes would be made up
         if weight.ndim != 2 or before.ndim != 2 or weight.shape[1] != before.shape[0]:
             raise ValueError(f"the layers under {prefix!r} in policy.pth do not chain")
     sizes = tuple(int(w.shape[0]) for w in weights)
-    sizes = sizes[:-1] if algo == "td3" else sizes
+    sizes = sizes[:-1] if layout.trunk_has_output else sizes
     if not sizes:
         raise ValueError(f"no hidden layers under {prefix!r} in policy.pth")
     return sizes
@@ -238,15 +234,25 @@ def _fmt(values: np.ndarray) -> str:
     return ", ".join(f"{v:g}" for v in values)
 
 
-def _sub(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-
-
-def _load(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as exc:  # missing/unexpected keys or shapes
-        raise ValueError(f"the zip's {what} does not fit our network: {str(exc).splitlines()[0]}") from None
+def _load_part(algo: Algorithm, state: dict[str, torch.Tensor], part: ZipPart) -> str:
+    """Copy one part of policy.pth into the algorithm's module (every key and shape must match); its label."""
+    prefix = part.prefix
+    if part.copy_of is not None and not any(k.startswith(prefix) for k in state):
+        prefix = part.copy_of  # a target the zip lacks starts as a copy of its online network
+    inside = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    given = {k: v for k, v in inside.items() if k.startswith(part.keys)}
+    own = {k: v for k, v in getattr(algo, part.attribute).state_dict().items() if k.startswith(part.keys)}
+    missing, unexpected = sorted(set(own) - set(given)), sorted(set(given) - set(own))
+    if missing or unexpected:
+        raise ValueError(f"the zip's {part.label} does not fit our network: missing {missing}, unexpected {unexpected}")
+    for key, value in given.items():
+        if value.shape != own[key].shape:
+            raise ValueError(f"the zip's {part.label} does not fit our network: {key} has shape "
+                             f"{tuple(value.shape)}, ours {tuple(own[key].shape)}")
+    with torch.no_grad():
+        for key, value in given.items():
+            own[key].copy_(value)
+    return part.label if prefix == part.prefix else f"{part.label} (copy of {prefix.removesuffix('.')})"
 
 
 def load_zip_weights(algo: Algorithm, model: SB3Zip, *, actor_only: bool = False) -> list[str]:
@@ -257,29 +263,13 @@ def load_zip_weights(algo: Algorithm, model: SB3Zip, *, actor_only: bool = False
     """
     if algo.name != model.algo:
         raise ValueError(f"the zip holds a {model.algo.upper()} policy, not {algo.name.upper()}")
+    layout = registry.algorithm_spec(algo.name).sb3
     state = model.policy_state
-    if algo.name == "ppo":
+    if layout.folds_action_map:
         state = unfold_action_map(state, model.action_low, model.action_high)
-        if not actor_only:
-            _load(algo.model, state, "policy and value networks")
-            return ["policy", "value function"]
-        with torch.no_grad():
-            algo.model.log_std.copy_(state["log_std"])
-        _load(algo.model.mlp_extractor.policy_net, _sub(state, "mlp_extractor.policy_net."), "policy network")
-        _load(algo.model.action_net, _sub(state, "action_net."), "action head")
-        return ["policy"]
-    _load(algo.actor, _sub(state, "actor."), "actor")
-    loaded = ["actor"]
-    if actor_only:
-        return loaded
-    pairs = [("critic", algo.critic), ("critic_target", algo.critic_target)]
-    if algo.name == "td3":
-        pairs.insert(0, ("actor_target", algo.actor_target))
-    for name, module in pairs:
-        source = name if any(k.startswith(f"{name}.") for k in state) else name.removesuffix("_target")
-        _load(module, _sub(state, f"{source}."), name)
-        loaded.append(name if source == name else f"{name} (copy of {source})")
-    if algo.name == "sac" and model.log_ent_coef is not None and algo.cfg.auto_entropy:
+    parts = (layout.actor,) if actor_only else layout.policy_parts()
+    loaded = [_load_part(algo, state, part) for part in parts]
+    if not actor_only and layout.entropy_coefficient and model.log_ent_coef is not None and algo.cfg.auto_entropy:
         with torch.no_grad():
             algo.log_alpha.fill_(model.log_ent_coef)
             algo.alpha.copy_(algo.log_alpha.exp())  # in place: a captured update step reads this tensor
@@ -296,9 +286,10 @@ def policy_from_zip(model: SB3Zip, *, action_low: np.ndarray, action_high: np.nd
     """
     norm_cfg = ObsNormConfig() if normalizer is None else ObsNormConfig(
         enabled=bool(normalizer["enabled"]), clip=float(normalizer["clip"]), epsilon=float(normalizer["epsilon"]))
-    cfg = dataclasses.replace(CONFIGS[model.algo](), net=model.net, obs_norm=norm_cfg)
-    algo = build_algorithm(model.algo, model.obs_dim, np.asarray(action_low, np.float32),
-                           np.asarray(action_high, np.float32), cfg, device)
+    spec = registry.algorithm_spec(model.algo)
+    cfg = dataclasses.replace(spec.config(), net=model.net, obs_norm=norm_cfg)
+    algo = spec.build(model.obs_dim, np.asarray(action_low, np.float32), np.asarray(action_high, np.float32), cfg,
+                      device)
     load_zip_weights(algo, model, actor_only=True)
     if normalizer is not None:
         algo.normalizer.load_stats(normalizer)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import math
 import pickle
 import zipfile
 from collections.abc import Callable, Mapping
@@ -31,9 +30,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlcore import registry  # the module, read at call time: the registry imports this package's layout
 from rlcore.algos import Algorithm
 from rlcore.config import NetConfig
-from rlcore.export.layout import OPTIMIZERS, POLICY_CLASSES, SAC_ENT_COEF_OPTIMIZER, fold_action_map
+from rlcore.export.layout import ENT_COEF_OPTIMIZER, fold_action_map
 from rlcore.fileio import atomic_write
 from rlcore.networks import activation_class
 
@@ -97,8 +97,10 @@ def write_sb3_zip(path: Path, *, algo: str, policy_state: Mapping[str, torch.Ten
     policy_kwargs (net_arch; activation_fn pickled as a torch.nn class). `hyperparameters` are extra JSON
     scalars of `data` that SB3 restores as attributes (gamma, batch_size, num_timesteps, ...).
     """
-    if algo not in POLICY_CLASSES:
-        raise ValueError(f"cannot write an SB3 zip for algorithm {algo!r}; known: {', '.join(POLICY_CLASSES)}")
+    if algo not in registry.ALGORITHM_SPECS:
+        raise ValueError(f"cannot write an SB3 zip for algorithm {algo!r}; "
+                         f"known: {', '.join(registry.ALGORITHM_SPECS)}")
+    layout = registry.algorithm_spec(algo).sb3
     _check_bounds("observation", obs_low, obs_high)
     _check_bounds("action", action_low, action_high)
     if not (np.all(np.isfinite(action_low)) and np.all(np.isfinite(action_high))):
@@ -107,21 +109,21 @@ def write_sb3_zip(path: Path, *, algo: str, policy_state: Mapping[str, torch.Ten
         raise ValueError("policy_state must hold tensors only (SB3 loads .pth members with weights_only=True)")
     extra = dict(hyperparameters or {})
     net_arch = list(net.net_arch)
-    policy_kwargs = {"net_arch": {"pi": net_arch, "vf": net_arch} if algo == "ppo" else net_arch,
+    policy_kwargs = {"net_arch": {"pi": net_arch, "vf": net_arch} if layout.split_net_arch else net_arch,
                      "activation_fn": activation_class(net.activation)}
     data: dict[str, Any] = {
-        "policy_class": _entry(_class_reference(*POLICY_CLASSES[algo]), "<class 'abc.ABCMeta'>"),
+        "policy_class": _entry(_class_reference(*layout.policy_class), "<class 'abc.ABCMeta'>"),
         "policy_kwargs": _entry(pickle.dumps(policy_kwargs, protocol=4), "<class 'dict'>"),
         "observation_space": _box(obs_low, obs_high),
         "action_space": _box(action_low, action_high),
         "n_envs": 1,
         "learning_rate": float(learning_rate),
     }
-    optimizers = list(OPTIMIZERS[algo])
-    if algo == "sac":
+    optimizers: list[tuple[str, str | None]] = list(layout.optimizers)
+    if layout.entropy_coefficient:
         extra.setdefault("target_entropy", -float(len(action_low)))  # SB3's "auto" needs an env at load
         if str(extra.get("ent_coef", "auto")).startswith("auto"):
-            optimizers.append((SAC_ENT_COEF_OPTIMIZER, None))
+            optimizers.append((ENT_COEF_OPTIMIZER, None))
     data.update(extra)
     # own storage per tensor: torch.save would otherwise write the whole storage a view points into
     state = {k: v.detach().to("cpu", torch.float32).clone(memory_format=torch.contiguous_format)
@@ -149,44 +151,19 @@ def _write_members(handle: IO[bytes], members: Mapping[str, bytes]) -> None:
 def sb3_policy_state(algo: Algorithm, action_low: np.ndarray, action_high: np.ndarray) -> dict[str, torch.Tensor]:
     """Our algorithm's networks under SB3's policy.pth keys, float32 on the CPU.
 
-    Our modules are named as SB3's (rlcore.networks), so this is a prefix, plus PPO's folded action map
-    onto [action_low, action_high].
+    Our modules are named as SB3's (rlcore.networks), so this is a prefix per module (the registry's SB3 layout),
+    plus, where the layout says so (PPO), the action map folded onto [action_low, action_high].
     """
-    if algo.name == "ppo":
-        state = {k: v.detach().to("cpu", torch.float32).clone() for k, v in algo.model.state_dict().items()}
-        return fold_action_map(state, action_low, action_high)
-    parts = {"actor": algo.actor, "critic": algo.critic, "critic_target": algo.critic_target}
-    if algo.name == "td3":
-        parts["actor_target"] = algo.actor_target
-    return {f"{prefix}.{key}": value.detach().to("cpu", torch.float32).clone()
-            for prefix, module in parts.items() for key, value in module.state_dict().items()}
-
-
-def _hyperparameters(algo: Algorithm) -> dict[str, Any]:
-    """Our config as the SB3 attributes of the same meaning (so SB3 can continue training from the zip)."""
-    cfg = algo.cfg
-    if algo.name == "ppo":
-        return {"gamma": cfg.gamma, "n_steps": cfg.n_steps, "batch_size": cfg.batch_size, "n_epochs": cfg.n_epochs,
-                "gae_lambda": cfg.gae_lambda, "clip_range": cfg.clip_range, "clip_range_vf": cfg.clip_range_vf,
-                "normalize_advantage": cfg.normalize_advantage, "ent_coef": cfg.ent_coef, "vf_coef": cfg.vf_coef,
-                "max_grad_norm": cfg.max_grad_norm, "target_kl": cfg.target_kl}
-    # buffer_size 1: a deployment file; SB3 would otherwise allocate a 1e6-transition buffer at load
-    # (continue training with ALGO.load(path, buffer_size=N)).
-    out = {"gamma": cfg.gamma, "tau": cfg.tau, "buffer_size": 1, "learning_starts": cfg.buffer.learning_starts,
-           "batch_size": cfg.buffer.batch_size, "train_freq": cfg.train_freq, "gradient_steps": cfg.gradient_steps}
-    if algo.name == "td3":
-        out.update(policy_delay=cfg.policy_delay, target_policy_noise=cfg.target_policy_noise,
-                   target_noise_clip=cfg.target_noise_clip)
-    else:
-        alpha = math.exp(float(algo.log_alpha.detach()))
-        out.update(target_update_interval=cfg.target_update_interval, target_entropy=algo.target_entropy,
-                   ent_coef=f"auto_{alpha!r}" if cfg.auto_entropy else alpha)
-    return out
+    layout = registry.algorithm_spec(algo.name).sb3
+    modules = dict.fromkeys((part.prefix, part.attribute) for part in layout.policy_parts())  # once each, in order
+    state = {f"{prefix}{key}": value.detach().to("cpu", torch.float32).clone()
+             for prefix, attribute in modules for key, value in getattr(algo, attribute).state_dict().items()}
+    return fold_action_map(state, action_low, action_high) if layout.folds_action_map else state
 
 
 def _pytorch_variables(algo: Algorithm) -> dict[str, torch.Tensor]:
-    """SAC's entropy coefficient as SB3 stores it: log_ent_coef (tuned) or ent_coef_tensor (fixed)."""
-    if algo.name != "sac":
+    """SAC's entropy coefficient as SB3 stores it: log_ent_coef (tuned) or ent_coef_tensor (fixed); else none."""
+    if not registry.algorithm_spec(algo.name).sb3.entropy_coefficient:
         return {}
     log_alpha = algo.log_alpha.detach().to("cpu", torch.float32)
     if algo.cfg.auto_entropy:
@@ -206,5 +183,6 @@ def export_sb3_zip(algo: Algorithm, path: Path, *, obs_low: np.ndarray, obs_high
     write_sb3_zip(path, algo=algo.name, policy_state=sb3_policy_state(algo, action_low, action_high),
                   net=algo.cfg.net, obs_low=obs_low, obs_high=obs_high, action_low=action_low,
                   action_high=action_high, learning_rate=algo.cfg.learning_rate,
-                  hyperparameters={"num_timesteps": int(num_timesteps), **_hyperparameters(algo)},
+                  hyperparameters={"num_timesteps": int(num_timesteps),
+                                   **registry.algorithm_spec(algo.name).sb3.hyperparameters(algo)},
                   pytorch_variables=_pytorch_variables(algo))
