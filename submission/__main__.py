@@ -24,6 +24,7 @@ from rlcore.cliutil import ArgumentParser, UsageError, run_cli
 from rlcore.fileio import check_output_dir
 from submission.bundle import MODEL_FILES, check_exportable, check_run_metadata, env_spaces, is_soccer, write_model
 from submission.torchscript import command_options, torchscript_paths, write_striker_submission, write_torchscript
+from workflow.policies import file_kind
 
 COMMAND_OVERRIDES = {"controller": "controller", "controller_config": "controller_config", "macro": "macro"}
 """CLI option -> CommandOptions field it replaces in the run's recorded command-mode options."""
@@ -63,6 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.save_dir is not None and not args.save_dir.strip():
         raise UsageError(f"--save-dir needs a directory path, got {args.save_dir!r}")
     try:
+        kind = file_kind(Path(args.checkpoint)) if Path(args.checkpoint).is_file() else "torch"
+        if kind != "torch":
+            raise ValueError(f"{args.checkpoint} is {'an SB3 zip' if kind == 'zip' else 'a TorchScript module'}, "
+                             "already a model: its submission folder sits beside it; export takes train.py's "
+                             "checkpoint.pt")
         payload = load_checkpoint(Path(args.checkpoint))
         metadata = payload["metadata"]
         check_run_metadata(metadata, args.checkpoint)

@@ -54,6 +54,11 @@ def start_ray(address: str | None, spec: SweepSpec) -> None:
 
     if address is not None:
         check_address(address)
+    else:  # before Ray starts: this machine's own counts
+        import torch
+
+        _check_resources(spec, {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())},
+                         "this machine")
     try:
         if address is None:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
@@ -63,11 +68,17 @@ def start_ray(address: str | None, spec: SweepSpec) -> None:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise UsageError(f"cannot start Ray{' at ' + address if address else ''}: {str(exc).splitlines()[0]}") \
             from None
-    have = ray.cluster_resources()
+    try:
+        _check_resources(spec, ray.cluster_resources(), "the cluster" if address else "this machine")
+    except UsageError:
+        ray.shutdown()
+        raise
+
+
+def _check_resources(spec: SweepSpec, have: dict[str, float], where: str) -> None:
+    """UsageError when one trial asks for more CPUs or GPUs than `have` holds."""
     for key, ray_key in (("cpu", "CPU"), ("gpu", "GPU")):
         if spec.resources[key] > have.get(ray_key, 0.0):
-            ray.shutdown()
-            where = "the cluster" if address else "this machine"
             raise UsageError(f"resources.{key} {spec.resources[key]:g} per trial: {where} has "
                              f"{have.get(ray_key, 0.0):g}")
 

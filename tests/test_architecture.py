@@ -14,9 +14,11 @@ ALLOWED = {
     "bc": {"envs", "rlcore", "skills"},
     "submission": {"envs", "rlcore", "scoring", "skills"},
     "workflow": {"envs", "rlcore", "scoring", "skills", "bc", "submission"},
+    "sweep": {"envs", "rlcore", "scoring", "workflow"},
 }
 """Package -> the project packages it may import (scoring: rlcore/seeds.py only, the one evaluation-seed scheme)."""
-COMMAND_LINES = {"bc/record.py": {"workflow"}}
+COMMAND_LINES = {"bc/record.py": {"workflow"}, "skills/tune_walk.py": {"sweep"},
+                 "submission/__main__.py": {"workflow"}}
 """Command-line modules inside a package, and what they may import beyond their package's rule."""
 
 

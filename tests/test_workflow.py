@@ -123,3 +123,14 @@ def test_bc_record_reads_a_zip_as_evaluate_does(tmp_path, capsys) -> None:
     np.testing.assert_allclose(demos.actions, zip_policy(demos.observations), atol=1e-6)
     assert run_cli(record.main, [*argv, "--action-mode", "pd"]) == 2
     assert "acts with --action-mode torque; got --action-mode pd" in capsys.readouterr().err
+
+
+def test_the_exporter_names_a_model_file_it_is_given_instead_of_a_checkpoint(tmp_path, capsys) -> None:
+    from submission import __main__ as export_cli
+
+    algo = _untrained_td3(normalize=False)
+    _, low, high = env_spaces(task=TASK)
+    zip_path = write_model(tmp_path, "final", algo, SOCCER, action_low=low, action_high=high, timesteps=5, scores={})
+    assert run_cli(export_cli.main, [str(zip_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is an SB3 zip, already a model" in err

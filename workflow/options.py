@@ -32,7 +32,7 @@ from rlcore.cliutil import (
     seed_type,
 )
 from rlcore.config import PRECISIONS, BufferConfig, NetConfig, ObsNormConfig, field_docs
-from rlcore.registry import ALGORITHM_SPECS, algorithm_spec
+from rlcore.registry import ALGORITHM_SPECS, DEFAULT_ALGORITHM, algorithm_spec
 from rlcore.runner import RunConfig
 from scoring.harness import MAX_EPISODES
 from scoring.legacy import LEGACY_STEPS_WEIGHT
@@ -101,7 +101,8 @@ class TrainOptions:
     """Everything a training run can be told (train.py's flags; None = the default, see the module docstring)."""
 
     # run
-    algo: str = opt("td3", "algorithm (default td3)", group=RUN, choices=sorted(ALGORITHM_SPECS))
+    algo: str = opt(DEFAULT_ALGORITHM, f"algorithm (default {DEFAULT_ALGORITHM})", group=RUN,
+                    choices=sorted(ALGORITHM_SPECS))
     env_id: str | None = opt(help="train on this gymnasium env id instead of the soccer tasks", group=RUN)
     total_timesteps: int | None = opt(help=_RUN["total_timesteps"], group=RUN, parse=int)
     n_envs: int | None = opt(help="envs in the vector env", group=RUN, parse=int)

@@ -115,7 +115,7 @@ def _run(options: TrainOptions, run_env: RunEnv, cfg, schedule, device, start: S
     seed_everything(options.seed)
     spec = algorithm_spec(options.algo)
     try:
-        algo = spec.algorithm(obs_dim, low, high, cfg, device)
+        algo = spec.build(obs_dim, low, high, cfg, device)
     except RuntimeError as exc:  # a network too large for the device's memory
         raise UsageError(f"cannot build the {options.algo} networks {cfg.net.net_arch}: {reason(exc)}") from None
     apply_start(options, start, algo)
