@@ -15,7 +15,8 @@ observation alone (world-frame vectors relative to the robot):
    the shooting point. Heading errors below `heading_deadband` are left alone and large ones are turned on the
    spot: the walk engine turns by swinging the hip yaw, which costs it most of its forward speed.
 4. Shot. At the shooting point, facing the aim, it walks through the ball at `shot_speed` on the aim line
-   (correcting sideways drift and heading), and once the ball is `release` metres away it stands still.
+   (correcting sideways drift and heading), and once the ball is `release` metres away it stands still; in
+   KickToTarget it walks faster and, after each shot, goes behind the ball again and pushes it on (a dribble).
 The decision logic is one functional TorchScript-able core, `striker_step(obs, state) -> (command, state)`:
 the numpy policy for evaluation and recording (`StrikerPolicy`, state kept per episode) and the exported
 torque module (`StrikerModule`, state kept per batch row) both call it, so the two cannot drift apart.
@@ -59,13 +60,14 @@ class StrikerConfig:
     aim_y: float = 0.0
     """Penalty kicks: aim this far (m) from the goal centre along the goal line (the side is the robot's)."""
     shot_speed: float = 0.45
-    """Forward command (m/s) of the walk-through shot."""
+    """Forward command (m/s) of the walk-through shot (penalty kicks; KickToTarget has target_shot_speed)."""
     release: float = 0.9
     """Once the ball is this far (m) away in the shot, the robot stops."""
     position_gain: float = 1.5
     """Commanded speed (m/s) per metre of distance to the waypoint."""
     approach_speed: float = 0.45
-    """Top forward speed (m/s) while walking to a waypoint further than `face_radius`."""
+    """Top forward speed (m/s) while walking to a waypoint further than `face_radius` (penalty kicks;
+    KickToTarget has target_approach_speed)."""
     fine_speed: float = 0.15
     """Top forward / backward speed (m/s) within `face_radius` of the waypoint."""
     fine_side: float = 0.1
@@ -78,7 +80,8 @@ class StrikerConfig:
     turn_in_place: float = 0.35
     """Beyond this heading error (rad) the robot stops walking forward and turns on the spot."""
     lateral_gain: float = 1.0
-    """Sideways command (m/s) per metre off the aim line during the shot."""
+    """Sideways command (m/s) per metre off the aim line during the shot (penalty kicks; KickToTarget has
+    target_lateral_gain)."""
     shoot_tolerance: float = 0.1
     """Start the shot within this distance (m) of the aim line, behind the ball, ..."""
     heading_tolerance: float = 0.12
@@ -104,6 +107,16 @@ class StrikerConfig:
     """The kick fires with the ball within this (m) sideways of its spot on the robot's line."""
     kick_hold: float = 0.1
     """Seconds the sentinel command is held (the macro starts at its first step; later steps play it)."""
+    dribble: bool = True
+    """KickToTarget: after a shot, go behind the ball again and push it on (a walk-through shot rolls the ball
+    about a metre; the target lies metres away, and success is the ball passing within 0.4 m of it)."""
+    target_shot_speed: float = 0.5
+    """KickToTarget's shot speed (m/s): faster than the penalty kicks' (the ball must travel metres in the 10 s;
+    measured in docs/results.md, where the penalty kicks fall at it)."""
+    target_approach_speed: float = 0.5
+    """KickToTarget's approach speed (m/s)."""
+    target_lateral_gain: float = 0.5
+    """KickToTarget's sideways correction in the shot (m/s per metre off the aim line): gentler at that speed."""
 
 
 STATE_SIZE = 6
@@ -128,7 +141,8 @@ class StrikerCore(nn.Module):
     __constants__ = ["behind", "clearance", "face_radius", "aim_y", "shot_speed", "release", "position_gain",
                      "approach_speed", "fine_speed", "fine_side", "heading_gain", "heading_deadband", "turn_in_place",
                      "lateral_gain", "shoot_tolerance", "heading_tolerance", "goalie_delay", "obstacle_delay", "kick",
-                     "kick_x", "kick_y", "kick_speed", "slow_distance", "kick_tolerance", "kick_hold", "dt"]
+                     "kick_x", "kick_y", "kick_speed", "slow_distance", "kick_tolerance", "kick_hold", "dribble",
+                     "target_shot_speed", "target_approach_speed", "target_lateral_gain", "dt"]
 
     def __init__(self, config: StrikerConfig | None = None, dt: float = WALK_DT) -> None:
         super().__init__()
@@ -137,9 +151,11 @@ class StrikerCore(nn.Module):
                      "approach_speed", "fine_speed", "fine_side", "heading_gain", "heading_deadband", "turn_in_place",
                      "lateral_gain", "shoot_tolerance", "heading_tolerance", "goalie_delay", "obstacle_delay",
                      "kick_x", "kick_y", "kick_tolerance",
-                     "kick_speed", "slow_distance", "kick_hold"):
+                     "kick_speed", "slow_distance", "kick_hold", "target_shot_speed", "target_approach_speed",
+                     "target_lateral_gain"):
             setattr(self, name, float(getattr(c, name)))
         self.kick = bool(c.kick)
+        self.dribble = bool(c.dribble)
         self.register_buffer("sentinel", torch.tensor(SENTINEL, dtype=torch.float64))
         self.dt = float(dt)
         self.register_buffer("limits", torch.tensor(STRIKER_LIMITS, dtype=torch.float64))
@@ -158,6 +174,13 @@ class StrikerCore(nn.Module):
         heading = _wrap(heading)
         mode = state[:, 1]
         task = torch.argmax(x[:, self.task:self.task + 3], dim=1)
+        to_target = task == 2  # KickToTarget: its own speeds, and the dribble
+        shot_speed = torch.where(to_target, torch.full_like(heading, self.target_shot_speed),
+                                 torch.full_like(heading, self.shot_speed))
+        approach_speed = torch.where(to_target, torch.full_like(heading, self.target_approach_speed),
+                                     torch.full_like(heading, self.approach_speed))
+        lateral_gain = torch.where(to_target, torch.full_like(heading, self.target_lateral_gain),
+                                   torch.full_like(heading, self.lateral_gain))
         goal = x[:, self.goal:self.goal + 2]
         side = torch.where(ball[:, 1] - goal[:, 1] >= 0.0, torch.ones_like(goal[:, 1]), -torch.ones_like(goal[:, 1]))
         goalie_aim = torch.stack([goal[:, 0], goal[:, 1] + side * self.aim_y], dim=1)
@@ -186,8 +209,7 @@ class StrikerCore(nn.Module):
         body_x = cos_h * waypoint[:, 0] + sin_h * waypoint[:, 1]
         body_y = -sin_h * waypoint[:, 0] + cos_h * waypoint[:, 1]
         walking = (error.abs() < self.turn_in_place).to(heading.dtype)
-        top = torch.where(distance < self.face_radius, torch.full_like(distance, self.fine_speed),
-                          torch.full_like(distance, self.approach_speed))
+        top = torch.where(distance < self.face_radius, torch.full_like(distance, self.fine_speed), approach_speed)
         vx = torch.minimum(torch.maximum(self.position_gain * body_x, -top), top) * walking
         vy = (self.position_gain * body_y).clamp(-self.fine_side, self.fine_side) * walking
         turn = torch.where(error.abs() < self.heading_deadband, torch.zeros_like(error), self.heading_gain * error)
@@ -198,7 +220,7 @@ class StrikerCore(nn.Module):
         # sideways drift off the aim line, in the body frame (the aim line runs along the heading there)
         shot_turn = torch.where(shot_error.abs() < self.heading_deadband, torch.zeros_like(shot_error),
                                 self.heading_gain * shot_error)
-        shot = torch.stack([torch.full_like(heading, self.shot_speed), -self.lateral_gain * across, shot_turn], dim=1)
+        shot = torch.stack([shot_speed, -lateral_gain * across, shot_turn], dim=1)
         ball_distance = torch.linalg.vector_norm(ball, dim=1)
         closest = torch.where(started & (mode == 1.0), torch.minimum(state[:, 3], ball_distance), ball_distance)
         # the shot is over once the ball, having been at the robot's feet, is `release` metres away
@@ -206,6 +228,8 @@ class StrikerCore(nn.Module):
         # modes APPROACH 0 -> SHOOT 1 -> DONE 2 (TorchScript needs the literals)
         mode = torch.where((mode == 0.0) & ready, torch.full_like(mode, 1.0), mode)
         mode = torch.where((mode == 1.0) & ball_far, torch.full_like(mode, 2.0), mode)
+        if self.dribble:  # KickToTarget: a finished shot starts the next approach
+            mode = torch.where((mode == 2.0) & to_target, torch.zeros_like(mode), mode)
         command = torch.where((mode == 1.0).unsqueeze(1), shot, approach)
         command = torch.where((mode == 2.0).unsqueeze(1), torch.zeros_like(command), command)
         command = (command / self.limits).clamp(-1.0, 1.0)

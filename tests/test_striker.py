@@ -47,6 +47,30 @@ def test_the_core_scripts_and_keeps_per_episode_state():
     assert command[0, 0] > 0 and state[0, 5] == pytest.approx(0.25)
 
 
+def test_kick_to_target_rows_shoot_faster_and_dribble_on():
+    """Hand-computed: a Goalie row and a KickToTarget row, each 0.3 m behind the ball on its aim line, facing it,
+    mid-shot: vx = shot speed / the 0.6 m/s limit (0.45 -> 0.75; KickToTarget's 0.5 -> 0.8333); a finished shot
+    (mode DONE) stays done in the penalty kicks and starts the next approach in KickToTarget."""
+    from envs.preprocess import OBS_SLICES
+
+    config = StrikerConfig(goalie_delay=0.0)
+    core = torch.jit.script(StrikerCore(config))
+    obs = torch.zeros(2, 89)
+    ball, goal, target = (OBS_SLICES[k].start for k in ("ball_xpos_rel_robot", "goal_team_0_rel_robot",
+                                                         "target_xpos_rel_robot"))
+    obs[:, ball] = 0.3
+    obs[0, goal], obs[1, target] = 4.0, 4.0
+    obs[0, 86], obs[1, 88] = 1.0, 1.0  # goalie, kick_to_target
+    shooting = torch.tensor([[0.0, 1.0, 1.0, 0.3, 0.0, 1.0]] * 2, dtype=torch.float64)  # heading 0, SHOOT, started
+    command, state = core(obs, shooting)
+    assert command[:, 0].tolist() == pytest.approx([0.45 / 0.6, 0.5 / 0.6])
+    assert command[:, 1:].abs().max() == 0.0 and state[:, 1].tolist() == [1.0, 1.0]
+    done = shooting.clone()
+    done[:, 1] = 2.0
+    _, state = core(obs, done)
+    assert state[:, 1].tolist() == [2.0, 0.0]
+
+
 def test_evaluate_runs_the_striker(capsys):
     argv = ["--policy", "striker", "--tasks", "goalie_penalty_kick", "--episodes", "1", "--eval-seeds", "0",
             "--max-episode-steps", "300", "--sim", "fast"]
