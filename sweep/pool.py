@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from rlcore.cliutil import UsageError
-from sweep.runner import check_address
+from sweep.runner import LOCAL_OBJECT_STORE, check_address
 
 
 class RayPool:
@@ -33,7 +33,9 @@ class RayPool:
         if self.address is not None:
             check_address(self.address)
         if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            local = {} if self.address is not None else {"object_store_memory": LOCAL_OBJECT_STORE}
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                     **local)
             self.started_ray = True
 
         @ray.remote(num_cpus=1)

@@ -32,6 +32,9 @@ TRAIN_FN = "workflow.training:train"
 TUNE_DIR = "tune"
 TRIALS_DIR = "trials"
 CONNECT_TIMEOUT_S = 5.0
+LOCAL_OBJECT_STORE = 256 * 2**20
+"""Bytes of Ray's object store when it runs in this process: trials pass configs and scores, not data, and a
+small store fits the small /dev/shm of containers."""
 
 
 def check_address(address: str) -> None:
@@ -62,7 +65,7 @@ def start_ray(address: str | None, spec: SweepSpec) -> None:
     try:
         if address is None:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+                     configure_logging=False, object_store_memory=LOCAL_OBJECT_STORE)
         else:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
