@@ -166,3 +166,12 @@ def test_the_walk_tuner_evaluates_its_population_on_ray(tmp_path, capsys) -> Non
     assert tune_walk.cli(tune_walk.main, argv) == 0, capsys.readouterr().err
     assert "gen    1" in capsys.readouterr().out
     assert math.isfinite(json.loads((tmp_path / "walk.json").read_text())["objective"])
+
+
+@pytest.mark.slow
+def test_an_optuna_search_with_median_stopping_runs_its_trials(tmp_path, monkeypatch) -> None:
+    rows = _standin_sweep(tmp_path, monkeypatch, space={"lr": {"uniform": [1.0, 4.0]}}, search="optuna",
+                          scheduler="median", grace_period=100, trials=3, seed=1)
+    assert len(rows) == 3 and all(1.0 <= r.config["lr"] <= 4.0 for r in rows)
+    assert {r.status for r in rows} <= {"finished", "stopped early"} and rows[0].status == "finished"
+    assert rows[0].best_score == pytest.approx(max(r.config["lr"] for r in rows))
