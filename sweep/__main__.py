@@ -11,17 +11,22 @@ best trial). Needs the sweep extra: pip install -e ".[sweep]".
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from rlcore.cliutil import ArgumentParser, UsageError, run_cli
 from rlcore.fileio import check_output_dir
+from sweep import spec as spec_module
 from sweep.spec import read_spec
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="python -m sweep", description=__doc__.split("\n\n")[0])
+    example = spec_module.__doc__.split("\n\n")[1]
+    parser = ArgumentParser(prog="python -m sweep", description=__doc__.split("\n\n")[0],
+                            formatter_class=argparse.RawDescriptionHelpFormatter,
+                            epilog="a sweep file (every key but space is optional):\n\n" + example)
     parser.add_argument("--config", required=True, metavar="SWEEP.yaml", help="the sweep file (sweep/spec.py)")
     parser.add_argument("--dir", help="the sweep's folder (default runs/sweeps/<config file stem>)")
     parser.add_argument("--address", metavar="HOST:PORT", help="join the Ray cluster there instead of starting Ray "
