@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from bc.cloning import load_bc
 from bc.dataset import load_demos
 from bc.warmstart import check_bc_compatible, load_bc_into, unseen_tasks, validate_bc_flags
@@ -254,7 +252,7 @@ def apply_start(options: TrainOptions, start: Start, algo) -> None:
     and the BC freeze (UsageError on bad values)."""
     if start.resume is not None:
         algo.load_state_dict(start.resume["algo_state"])  # anchor and freeze included (check_state_fits passed)
-        for optimizer in (v for v in vars(algo).values() if isinstance(v, torch.optim.Optimizer)):
+        for optimizer in algo.optimizers():
             for group in optimizer.param_groups:  # a changed --lr applies from now on (resume_notes says so)
                 group["lr"] = algo.cfg.learning_rate
         return
