@@ -144,43 +144,58 @@ def make_env(
     render_kwargs = {} if render_size is None else {"width": render_size[0], "height": render_size[1]}
 
     settings = ChainSettings(spec, action_mode, reward_profile, action_repeat, pd_scale, lean_info, command, sim)
+    return EnvThunk(settings, seed, render_mode, render_kwargs, max_episode_steps, outer)
 
-    def thunk() -> gym.Env:
+
+@dataclasses.dataclass(frozen=True)
+class EnvThunk:
+    """What make_env returns: calling it builds the env. Plain data plus module-level callables, so a sharded
+    vector env hands it to its worker processes with the standard pickle of multiprocessing (no code travels:
+    the worker imports every class and function by name)."""
+
+    settings: ChainSettings
+    seed: int | None
+    render_mode: str | None
+    render_kwargs: dict
+    max_episode_steps: int | None
+    outer: Callable[[gym.Env], gym.Env] | None
+
+    def __call__(self) -> gym.Env:
         import sai_mujoco  # noqa: F401, F811  (registers the ids in a worker process that unpickled this thunk)
 
-        if sim == "fast":
-            official = gym.make(spec.env_id, render_mode=render_mode, **render_kwargs)
-            env = FastSoccerEnv(official, spec, max_episode_steps=max_episode_steps)
+        settings, spec = self.settings, self.settings.task
+        if settings.sim == "fast":
+            official = gym.make(spec.env_id, render_mode=self.render_mode, **self.render_kwargs)
+            env = FastSoccerEnv(official, spec, max_episode_steps=self.max_episode_steps)
         else:
-            env = gym.make(spec.env_id, render_mode=render_mode, max_episode_steps=max_episode_steps,
-                           **render_kwargs)
+            env = gym.make(spec.env_id, render_mode=self.render_mode, max_episode_steps=self.max_episode_steps,
+                           **self.render_kwargs)
         base = env.unwrapped
-        if reward_profile in SHAPING_PROFILES:
+        if settings.reward_profile in SHAPING_PROFILES:
             # An instance attribute: the class-level reward_config dict stays untouched.
-            base.reward_config = adjust_reward_config(base.reward_config, reward_profile)
+            base.reward_config = adjust_reward_config(base.reward_config, settings.reward_profile)
         for step in WRAPPER_CHAIN:
             if step.used(settings):
                 env = step.wrap(env, settings)
-        if outer is not None:
-            env = outer(env)
+        if self.outer is not None:
+            env = self.outer(env)
+        command = settings.command
         env.metadata = {
             **env.metadata,
             "task": spec.name,
-            "action_mode": action_mode,
+            "action_mode": settings.action_mode,
             "torque_low": base.action_space.low.tolist(),
             "torque_high": base.action_space.high.tolist(),
-            "pd_scale": pd_scale,
-            "action_repeat": action_repeat,
-            "reward_profile": reward_profile,
-            "sim": sim,
+            "pd_scale": settings.pd_scale,
+            "action_repeat": settings.action_repeat,
+            "reward_profile": settings.reward_profile,
+            "sim": settings.sim,
             **({"command": dataclasses.asdict(command)} if command is not None else {}),
         }
-        if seed is not None:
-            env.reset(seed=seed)
-            env.action_space.seed(seed)
+        if self.seed is not None:
+            env.reset(seed=self.seed)
+            env.action_space.seed(self.seed)
         return env
-
-    return thunk
 
 
 def make_vec_env(

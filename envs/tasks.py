@@ -61,6 +61,10 @@ class Task:
         out[self.index] = 1.0
         return out
 
+    def __reduce__(self) -> tuple:
+        """Pickled by name: a worker process gets the same entry of the one task table (get_task)."""
+        return get_task, (self.name,)
+
 
 TASKS: tuple[Task, ...] = (
     Task("goalie_penalty_kick", "LowerT1GoaliePenaltyKick-v0", "gpk", 45, 0, _PK_WEIGHTS, "goal_scored"),

@@ -13,19 +13,20 @@ returned. One function, `step_envs`, does the stepping for both forms, so they c
   as eight envs take to step; with the first shard at home that wait overlaps the caller's own stepping
   instead of adding to it (docs/fast_simulation.md has the figures). Actions, observations, rewards and flags
   travel through shared memory; the pipe carries one short message per worker per step and the per-env info
-  dicts (empty under LeanInfo except at an episode's end). The env thunks are sent with cloudpickle, so
-  closures work under the spawn start method.
+  dicts (empty under LeanInfo except at an episode's end). The env thunks go to the workers as process
+  arguments, pickled by multiprocessing's standard pickler: they must be module-level callables or picklable
+  objects such as envs.factory.EnvThunk (no closures, no code carried in the bytes).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import pickle
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any
 
-import cloudpickle
 import gymnasium as gym
 import numpy as np
 
@@ -151,7 +152,8 @@ class _Shared:
         self.layout = (n, obs_shape, str(np.dtype(obs_dtype)), act_shape, str(np.dtype(act_dtype)))
 
 
-def _worker(pipe: Any, thunks_blob: bytes, start: int, stop: int, memory_name: str, layout: tuple) -> None:
+def _worker(pipe: Any, thunks: list[Callable[[], gym.Env]], start: int, stop: int, memory_name: str,
+            layout: tuple) -> None:
     """A shard's process: build its envs, then serve reset / step / close over the pipe."""
     envs: list[gym.Env] = []
     shared = None
@@ -160,9 +162,7 @@ def _worker(pipe: Any, thunks_blob: bytes, start: int, stop: int, memory_name: s
         shared = _Shared(n, tuple(obs_shape), np.dtype(obs_dtype), tuple(act_shape), np.dtype(act_dtype),
                          name=memory_name)
         a = shared.arrays
-        # the blob is the parent's own env thunks, pickled by ShardedVectorEnv a moment ago and handed over in the
-        # process arguments; no file or user input ever reaches this loads
-        envs = [fn() for fn in cloudpickle.loads(thunks_blob)]
+        envs = [fn() for fn in thunks]
         pipe.send(("ready", None))
         while True:
             command, payload = pipe.recv()
@@ -212,10 +212,14 @@ class ShardedVectorEnv(_Batched):
             ctx = mp.get_context(context)
             for start, stop in self._shards[1:]:
                 parent, child = ctx.Pipe()
-                blob = cloudpickle.dumps(list(env_fns[start:stop]))
-                process = ctx.Process(target=_worker, daemon=True,
-                                      args=(child, blob, start, stop, self._shared.memory.name, self._shared.layout))
-                process.start()
+                process = ctx.Process(target=_worker, daemon=True, args=(child, list(env_fns[start:stop]), start,
+                                                                         stop, self._shared.memory.name,
+                                                                         self._shared.layout))
+                try:
+                    process.start()
+                except (pickle.PicklingError, AttributeError, TypeError) as exc:
+                    raise ValueError(f"the env thunks of a sharded vector env must be picklable (module-level "
+                                     f"callables, not closures): {exc}") from None
                 child.close()
                 self._pipes.append(parent)
                 self._processes.append(process)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -31,7 +33,7 @@ class _Counter(gym.Env):
 
 
 def _fns(lengths):
-    return [lambda i=i, n=n: _Counter(i, n) for i, n in enumerate(lengths)]
+    return [functools.partial(_Counter, i, n) for i, n in enumerate(lengths)]
 
 
 def _assert_same(a, b, atol: float = 0.0):
@@ -68,18 +70,26 @@ def test_vector_forms_equal_sync_vector_env(form):
         env.close()
 
 
-def test_sharded_worker_error_is_one_line_and_closes():
-    class _Broken(_Counter):
-        def step(self, action):
-            raise ValueError("boom")
+class _Broken(_Counter):
+    """Fails at its first step (module level: a worker process unpickles it by name)."""
 
-    env = ShardedVectorEnv([lambda: _Counter(0, 3), lambda: _Broken(1, 3)], workers=2)
+    def step(self, action):
+        raise ValueError("boom")
+
+
+def test_sharded_worker_error_is_one_line_and_closes():
+    env = ShardedVectorEnv([functools.partial(_Counter, 0, 3), functools.partial(_Broken, 1, 3)], workers=2)
     try:
         env.reset(seed=0)
         with pytest.raises(RuntimeError, match="ValueError: boom"):
             env.step(np.zeros((2, 1), np.float32))
     finally:
         env.close()
+
+
+def test_thunks_that_cannot_be_pickled_are_refused_in_one_line():
+    with pytest.raises(ValueError, match="must be picklable"):
+        ShardedVectorEnv([functools.partial(_Counter, 0, 3), lambda: _Counter(1, 3)], workers=2)
 
 
 def test_an_error_in_the_callers_own_shard_keeps_the_workers_in_step():
@@ -94,7 +104,7 @@ def test_an_error_in_the_callers_own_shard_keeps_the_workers_in_step():
                 raise ValueError("own boom")
             return super().step(action)
 
-    env = ShardedVectorEnv([lambda: _BrokenOnce(0, 3), lambda: _Counter(1, 3)], workers=2)
+    env = ShardedVectorEnv([functools.partial(_BrokenOnce, 0, 3), functools.partial(_Counter, 1, 3)], workers=2)
     reference = BatchVectorEnv([lambda: _Counter(0, 3), lambda: _Counter(1, 3)])
     try:
         env.reset(seed=0)
