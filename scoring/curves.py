@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from envs.tasks import TASK_NAMES
 
@@ -49,24 +51,33 @@ def render_learning_curve(rows: list[dict]) -> bytes | None:
     prefix, series = eval_series(rows)
     if not series:
         return None
+
+    def draw(ax) -> None:
+        for task, points in series.items():
+            steps, scores = zip(*points, strict=True)
+            ax.plot(steps, scores, marker="o", label=task)
+        if len(series) > 1:
+            common = sorted(set.intersection(*(set(s for s, _ in points) for points in series.values())))
+            by_task = {task: dict(points) for task, points in series.items()}
+            means = [sum(by_task[t][step] for t in series) / len(series) for step in common]
+            ax.plot(common, means, color="black", linestyle="--", label="mean over tasks")
+        score_name = "official competition score" if prefix == "comp_eval" else "legacy score"
+        ax.set(xlabel="timesteps", ylabel=f"mean episode {score_name}", title=f"evaluation ({prefix}/<task>)")
+        ax.legend(fontsize="small")
+
+    return line_chart_png(draw)
+
+
+def line_chart_png(draw: Callable[[Any], None]) -> bytes:
+    """A PNG of one headless matplotlib chart (8 x 4.5 in, a light grid) that `draw(axes)` fills."""
     import matplotlib
 
     matplotlib.use("Agg")  # headless: no display on training machines
     from matplotlib import pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    for task, points in series.items():
-        steps, scores = zip(*points, strict=True)
-        ax.plot(steps, scores, marker="o", label=task)
-    if len(series) > 1:
-        common = sorted(set.intersection(*(set(s for s, _ in points) for points in series.values())))
-        by_task = {task: dict(points) for task, points in series.items()}
-        means = [sum(by_task[t][step] for t in series) / len(series) for step in common]
-        ax.plot(common, means, color="black", linestyle="--", label="mean over tasks")
-    score_name = "official competition score" if prefix == "comp_eval" else "legacy score"
-    ax.set(xlabel="timesteps", ylabel=f"mean episode {score_name}", title=f"evaluation ({prefix}/<task>)")
+    draw(ax)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
     fig.tight_layout()
     png = io.BytesIO()
     fig.savefig(png, format="png")

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from rlcore.fileio import atomic_write
+from scoring.curves import line_chart_png
 from sweep.runner import SCORE, TIMESTEP, TRIALS_DIR
 from sweep.spec import SweepSpec
 
@@ -139,21 +140,13 @@ def render_curves(rows: list[TrialRow], spec: SweepSpec) -> bytes | None:
     drawn = [r for r in rows if r.curve]
     if not drawn:
         return None
-    import matplotlib
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    def draw(ax) -> None:
+        for row in drawn:
+            steps, scores = zip(*row.curve, strict=True)
+            label = ", ".join(f"{n}={_show(row.config.get(n))}" for n in spec.space)
+            ax.plot(steps, scores, marker="o", label=f"{row.trial} {label} ({row.status})")
+        ax.set(xlabel="timesteps", ylabel=spec.score_key, title="sweep: every trial's evaluations")
+        ax.legend(fontsize="x-small")
 
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    for row in drawn:
-        steps, scores = zip(*row.curve, strict=True)
-        label = ", ".join(f"{n}={_show(row.config.get(n))}" for n in spec.space)
-        ax.plot(steps, scores, marker="o", label=f"{row.trial} {label} ({row.status})")
-    ax.set(xlabel="timesteps", ylabel=spec.score_key, title="sweep: every trial's evaluations")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="x-small")
-    fig.tight_layout()
-    png = io.BytesIO()
-    fig.savefig(png, format="png")
-    plt.close(fig)
-    return png.getvalue()
+    return line_chart_png(draw)
