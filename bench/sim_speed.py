@@ -9,9 +9,10 @@
 2. pd: decisions/s of the pd action mode with action repeat 10 through make_env (official: PDAction +
    ActionRepeat; fast: the fused loop), the stand controller acting, per task.
 3. workers: env-steps/s (summed over envs) of make_vec_env with 8 fast envs in one process vs sharded over
-   2 processes (this one steps the first shard, one worker process the other), random actions: torque mode
-   at 500 Hz (a round trip per physics step) and pd mode with action repeat 10 (decisions/s, ten physics
-   steps per round trip).
+   2 processes (this one steps the first shard, one worker process the other): torque mode at 500 Hz (a round
+   trip per physics step) and pd mode with action repeat 10 (decisions/s, ten physics steps per round trip),
+   each with random actions (episodes of ~40 decisions: frequent ~2-3 ms resets, each in one shard while the
+   other waits) and with the stand controller acting (no resets: stepping alone); `--worker-actions` picks one.
 Each pair is timed `--repeats` times taking turns (the machine's speed drifts); the median ratio and the
 range are printed. A measurement is CPU-bound: run it on an otherwise idle machine.
 """
@@ -48,7 +49,7 @@ def _turns(name: str, reference: Timed, candidate: Timed, repeats: int, unit: st
         cand_rates.append(candidate())
         ratios.append(cand_rates[-1] / ref_rates[-1])
     median = statistics.median(ratios)
-    print(f"{name:40s} {statistics.median(ref_rates):9.0f} -> {statistics.median(cand_rates):9.0f} {unit}"
+    print(f"{name:50s} {statistics.median(ref_rates):9.0f} -> {statistics.median(cand_rates):9.0f} {unit}"
           f"   x{median:.2f} (runs {min(ratios):.2f}-{max(ratios):.2f})", flush=True)
     return median
 
@@ -126,32 +127,38 @@ def bench_pd(decisions: int, repeats: int) -> list[float]:
     return ratios
 
 
-def _vector_block(vec, steps: int) -> Timed:
+def _vector_block(vec, steps: int, source: str, action_mode: str) -> Timed:
+    """`steps` vector steps; `source` random: uniform actions (falls every ~40 decisions, so resets are frequent
+    and land in one shard at a time), stand: the stand controller acting on the vector's observations (the
+    robots stay up, so the block times stepping alone)."""
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1, 1, (steps, vec.num_envs, 12)).astype(np.float32)
+    stand = StandController(action_mode=action_mode)
 
     def run() -> float:
-        vec.reset(seed=0)
+        obs, _ = vec.reset(seed=0)
         start = time.perf_counter()
         for batch in actions:
-            vec.step(batch)
+            obs = vec.step(stand(obs) if source == "stand" else batch)[0]
         return steps * vec.num_envs / (time.perf_counter() - start)
 
     return run
 
 
-def bench_workers(steps: int, repeats: int, n_envs: int) -> list[float]:
+def bench_workers(steps: int, repeats: int, n_envs: int, sources: list[str]) -> list[float]:
     """1 vs 2 stepping processes at 500 Hz torque (one env step per round trip) and in the pd mode with action
-    repeat 10 (ten physics steps per round trip, as training with --action-repeat 10 steps them)."""
+    repeat 10 (ten physics steps per round trip, as training with --action-repeat 10 steps them), per action
+    source."""
     tasks = [TASK_NAMES[i % 3] for i in range(n_envs)]
     ratios = []
     for mode, repeat, unit, block in (("torque", 1, "steps/s", steps), ("pd", 10, "decisions/s", max(steps // 5, 1))):
         one = make_vec_env(tasks, sim="fast", action_mode=mode, action_repeat=repeat)
         two = make_vec_env(tasks, sim="fast", action_mode=mode, action_repeat=repeat, workers=2)
         try:
-            ratios.append(_turns(f"{n_envs} fast envs {mode} repeat {repeat}: 1 -> 2 processes",
-                                 _vector_block(one, block), _vector_block(two, block), repeats,
-                                 unit))
+            for source in sources:
+                ratios.append(_turns(f"{n_envs} fast envs {mode} repeat {repeat}, {source}: 1 -> 2 processes",
+                                     _vector_block(one, block, source, mode), _vector_block(two, block, source, mode),
+                                     repeats, unit))
         finally:
             one.close()
             two.close()
@@ -169,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed blocks per side (default 3)")
     parser.add_argument("--actions", choices=["zero", "stand"], default="zero",
                         help="torque measurement: zero torques (default) or the stand controller's")
+    parser.add_argument("--worker-actions", choices=["random", "stand", "both"], default="both",
+                        help="workers measurement: uniform random actions, the stand controller's, or both (default)")
     args = parser.parse_args(argv)
     for flag in ("steps", "decisions", "vector_steps", "n_envs", "repeats"):
         if getattr(args, flag) < 1:
@@ -181,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "pd"):
         bench_pd(args.decisions, args.repeats)
     if args.only in (None, "workers"):
-        bench_workers(args.vector_steps, args.repeats, args.n_envs)
+        bench_workers(args.vector_steps, args.repeats, args.n_envs,
+                      ["random", "stand"] if args.worker_actions == "both" else [args.worker_actions])
     return 0
 
 
