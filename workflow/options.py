@@ -412,6 +412,9 @@ def check_options(options: TrainOptions) -> None:
                  "env_workers"):
         if getattr(options, name) is not None and getattr(options, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {getattr(options, name)}")
+    if options.n_envs is not None and options.env_workers > options.n_envs:
+        raise UsageError(f"--env-workers {options.env_workers} shards {options.n_envs} env(s): it needs --n-envs >= "
+                         f"{options.env_workers}, or --env-workers {options.n_envs}")
     if options.eval_episodes is not None and options.eval_episodes > MAX_EPISODES:
         raise UsageError(f"--eval-episodes must be <= {MAX_EPISODES}, got {options.eval_episodes}")
     if not str(options.save_dir).strip():
