@@ -44,8 +44,7 @@ RECIPES = {
     "striker-residual": ["--algo", "td3", "--action-mode", "command", "--low-level-controller", "walk",
                          "--residual-striker", "0.3", "--action-repeat", "5", "--learning-starts", "10000",
                          "--actor-learning-starts", "20000", "--bc-anchor-coef", "10", "--total-timesteps", "700000",
-                         "--eval-freq", "100000", "--threads", "1", "--env-workers", "2",
-                         "--save-dir", "runs/striker_residual"],
+                         "--eval-freq", "100000", "--threads", "1", "--save-dir", "runs/striker_residual"],
 }
 """Whole runs by name (--recipe NAME): the flags they stand for, which flags given after them override."""
 DEFAULT_RECIPE = "striker-residual"
