@@ -21,7 +21,7 @@ from rlcore.cliutil import ArgumentParser, parse_with_config, run_cli
 from rlcore.runner import Interrupted
 from workflow.options import build_parser as build_options_parser
 from workflow.options import options_from_args
-from workflow.presets import expand_recipe
+from workflow.presets import DEFAULT_RECIPE, expand_recipe
 from workflow.training import train
 
 
@@ -55,8 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = train(options)
     except Interrupted as stop:
+        typed = given or ["--recipe", DEFAULT_RECIPE]  # as typed: a recipe's flags are not spelled out twice
         print(f"{stop.signal_name} at timestep {stop.timesteps}: wrote {stop.checkpoint}; resume with: "
-              f"python train.py {resume_command(argv, stop.checkpoint)}", file=sys.stderr)
+              f"python train.py {resume_command(typed, stop.checkpoint)}", file=sys.stderr)
         return 128 + stop.signum
     print("\n== summary ==\n" + "\n".join(result.summary()))
     return 0

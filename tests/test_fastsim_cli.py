@@ -16,7 +16,7 @@ from workflow.presets import SOCCER_DEFAULTS
     (train.main, ["--env-id", "Pendulum-v1", "--sim", "fast"], "--sim and --env-workers apply to the soccer tasks"),
     (train.main, ["--env-id", "Pendulum-v1", "--env-workers", "2"], "--sim and --env-workers apply to the soccer"),
     (train.main, ["--env-workers", "0"], "--env-workers must be > 0"),
-    (train.main, ["--n-envs", "2", "--env-workers", "3", "--tasks", "kick_to_target"], "workers must be an integer"),
+    (train.main, ["--n-envs", "2", "--env-workers", "3", "--tasks", "kick_to_target"], "--env-workers 3 shards 2"),
     (train.main, ["--vec-env", "async"], "the fast sim shards its envs with workers"),
     (evaluate.main, ["--policy", "zero", "--sim", "turbo"], "argument --sim: invalid choice: 'turbo'"),
     (evaluate.main, ["--model", "x.pt", "--env-id", "Pendulum-v1", "--sim", "fast"], "--sim applies to the soccer"),

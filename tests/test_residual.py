@@ -5,6 +5,8 @@ carry the residual through a run (bad flags are one error line)."""
 from __future__ import annotations
 
 import json
+import signal
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -15,6 +17,7 @@ import evaluate
 import train
 from envs.factory import make_env
 from rlcore.cliutil import run_cli
+from rlcore.runner import Interrupted
 from scoring.harness import evaluate as harness_evaluate
 from skills.residual import ResidualStriker, ResidualStrikerModule, check_scale, residual_wrapper
 from skills.striker import StrikerPolicy, striker_config, striker_settings
@@ -179,9 +182,21 @@ def test_the_default_recipe_runs_in_miniature(tmp_path):
     assert (tmp_path / "run" / "submission_final_torchscript" / "model.pt").is_file()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--recipe"], "needs a name"), (["--recipe", "fastest"], "unknown"),
-    (["--n-envs", "1", "--env-workers", "2", "--total-timesteps", "10"], "--env-workers 2 shards 1 env(s)")])
+@pytest.mark.parametrize(("argv", "typed"), [([], "--recipe striker-residual"),
+                                             (["--recipe", "striker-residual", "--seed", "3"],
+                                              "--recipe striker-residual --seed 3")])
+def test_an_interrupted_recipe_run_prints_the_resume_command_as_typed(argv, typed, monkeypatch, capsys):
+    """The recipe by name and the user's own flags, not the recipe's flags spelled out before them."""
+    def interrupted(options, on_evaluation=None):
+        raise Interrupted(signal.SIGTERM, 5, Path("runs/x/checkpoint.pt"))
+
+    monkeypatch.setattr(train, "train", interrupted)
+    assert train.main(argv) == 128 + signal.SIGTERM
+    line = capsys.readouterr().err.strip()
+    assert line.endswith(f"resume with: python train.py {typed} --resume-model runs/x/checkpoint.pt"), line
+
+
+@pytest.mark.parametrize("argv, message", [(["--recipe"], "needs a name"), (["--recipe", "fastest"], "unknown")])
 def test_bad_recipes_are_one_error_line(capsys, argv, message):
     assert run_cli(train.main, argv) == 2
     err = capsys.readouterr().err
