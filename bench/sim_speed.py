@@ -133,13 +133,13 @@ def _vector_block(vec, steps: int, source: str, action_mode: str) -> Timed:
     robots stay up, so the block times stepping alone)."""
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1, 1, (steps, vec.num_envs, 12)).astype(np.float32)
-    stand = StandController(action_mode=action_mode)
+    stand = StandController(action_mode=action_mode) if source == "stand" else None
 
     def run() -> float:
         obs, _ = vec.reset(seed=0)
         start = time.perf_counter()
         for batch in actions:
-            obs = vec.step(stand(obs) if source == "stand" else batch)[0]
+            obs = vec.step(batch if stand is None else stand(obs))[0]
         return steps * vec.num_envs / (time.perf_counter() - start)
 
     return run
