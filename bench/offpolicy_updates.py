@@ -11,6 +11,10 @@ side (`--samples`), so larger batches run fewer updates.
 
     python bench/offpolicy_updates.py --algos sac td3 --batch-sizes 256 2048 8192 --threads 1
     python bench/offpolicy_updates.py --profile    # + FLOPs, matrix-product time and the GEMM peak
+    python bench/offpolicy_updates.py --threads 1 --onednn-baseline   # + bf16 with every product in oneDNN
+    python bench/offpolicy_updates.py --threads 1 --precisions bf16 --onednn-baseline --mkl-max-rows 100000 \
+        --batch-sizes 384 512                                         # the MKL path past its threshold
+    python bench/offpolicy_updates.py --threads 1 --products --batch-sizes   # only the per-product times
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlcore import cpu_bf16
 from rlcore.algos import build_algorithm
 from rlcore.buffers import ReplayBuffer
 from rlcore.cliutil import UsageError, resolve_device
@@ -54,8 +59,9 @@ def _transitions(n: int, obs_dim: int, act_dim: int, seed: int = 0) -> dict[str,
 
 
 def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu", precision: str = "fp32",
-                   batch_size: int = 256, cuda_graphs: bool = False) -> Callable[[int], None]:
-    """n -> run n of our gradient updates, each on a fresh batch (the runner's exact call)."""
+                   batch_size: int = 256, cuda_graphs: bool = False, mkl_bf16: bool = True) -> Callable[[int], None]:
+    """n -> run n of our gradient updates, each on a fresh batch (the runner's exact call). `mkl_bf16` False
+    sends every bf16 product through oneDNN (rlcore.cpu_bf16 off) for the whole call."""
     obs_dim, act_dim = data["obs"].shape[1], data["actions"].shape[1]
     buffer = BufferConfig(buffer_size=len(data["obs"]), batch_size=batch_size)
     net = NetConfig(net_arch=(256, 256))
@@ -67,8 +73,12 @@ def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu", 
     replay.add(*(torch.as_tensor(data[k]) for k in ("obs", "actions", "rewards", "next_obs", "terminated")))
 
     def run(n: int) -> None:
-        for _ in range(n):
-            learner.update(replay.sample(batch_size).normalized(learner.normalizer))
+        cpu_bf16.ENABLED = mkl_bf16  # the sides take turns in one process: each turn sets its own path
+        try:
+            for _ in range(n):
+                learner.update(replay.sample(batch_size).normalized(learner.normalizer))
+        finally:
+            cpu_bf16.ENABLED = True
 
     return run
 
@@ -132,6 +142,27 @@ def gemm_peak_gflops(size: int = 256, seconds: float = 1.0) -> float:
     return 2 * size ** 3 * count / (time.perf_counter() - start) / 1e9
 
 
+def product_times(rows: tuple[int, ...] = (8, 128, 256, 384, 512, 1024, 2048), width: int = 256,
+                  repeats: int = 300) -> list[tuple[int, float, float, float]]:
+    """(rows, fp32 us, oneDNN bf16 us, MKL bf16 us) per call of one [width, width] layer's product (no bias)
+    on a batch of `rows`: where rlcore.cpu_bf16.MAX_ROWS comes from, and the per-call cost it avoids."""
+    def per_call_us(fn: Callable, *args: torch.Tensor) -> float:
+        for _ in range(20):
+            fn(*args)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            fn(*args)
+        return (time.perf_counter() - start) / repeats * 1e6
+
+    table = []
+    for m in rows:
+        x, w = torch.randn(m, width), torch.randn(width, width)
+        x16, w16, out = x.bfloat16(), w.bfloat16(), torch.zeros(m, width)
+        table.append((m, per_call_us(torch.mm, x, w.t()), per_call_us(torch.mm, x16, w16.t()),
+                      per_call_us(cpu_bf16.linear_into, out, x16, w16)))
+    return table
+
+
 def update_profile(algo: str, data: dict[str, np.ndarray], updates: int = 100) -> tuple[float, float, float]:
     """(MFLOP per update, ms in matrix products per update, ms in all ops per update) of our CPU update: the
     FLOPs counted by torch's FlopCounterMode, the times by the torch profiler (self CPU time per op)."""
@@ -154,7 +185,8 @@ def update_profile(algo: str, data: dict[str, np.ndarray], updates: int = 100) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algos", nargs="+", default=["sac", "td3"], choices=["sac", "td3"])
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[256])
+    parser.add_argument("--batch-sizes", nargs="*", type=int, default=[256],
+                        help="batch sizes of the update timing (none: skip it, e.g. with --products)")
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"],
                         help="our update's precision(s), each timed against SB3 (fp32) in the same turns")
     parser.add_argument("--samples", type=int, default=512_000,
@@ -168,6 +200,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="torch device for both sides: cpu, cuda, cuda:1, auto")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default). On a machine "
                         "another job also loads, 1 thread avoids OpenMP threads waiting on each other")
+    parser.add_argument("--products", action="store_true", help="CPU: also time one [256, 256] layer's product "
+                        "per call at batches of 8-2048 rows: fp32, bf16 through oneDNN, bf16 through MKL")
+    parser.add_argument("--onednn-baseline", action="store_true", help="CPU bf16: also time our bf16 update "
+                        "with every product through oneDNN (without rlcore.cpu_bf16's MKL path)")
+    parser.add_argument("--mkl-max-rows", type=int, default=cpu_bf16.MAX_ROWS, help="largest batch whose bf16 "
+                        "products go through MKL (rlcore.cpu_bf16.MAX_ROWS; raise it to time the MKL path on larger "
+                        "batches against --onednn-baseline)")
     parser.add_argument("--cuda-graphs", action="store_true", help="CUDA: also time each precision with the "
                         "update replayed from CUDA graphs")
     parser.add_argument("--profile", action="store_true",
@@ -184,8 +223,15 @@ def main() -> None:
         parser.error(f"--batch-sizes must be in [1, --buffer {args.buffer}]")
     if "bf16" in args.precisions and not bf16_supported(torch.device(args.device)):
         parser.error(f"--precisions bf16: {args.device} has no native bf16 arithmetic here")
+    if args.products and (args.device != "cpu" or not cpu_bf16.available()):
+        parser.error("--products times CPU products and needs MKL's bf16 product (rlcore.cpu_bf16)")
+    if args.onednn_baseline and (args.device != "cpu" or "bf16" not in args.precisions):
+        parser.error("--onednn-baseline compares CPU bf16 paths: needs --device cpu and bf16 in --precisions")
     if args.cuda_graphs and torch.device(args.device).type != "cuda":
         parser.error("--cuda-graphs needs --device cuda")
+    if args.mkl_max_rows < 0:
+        parser.error("--mkl-max-rows must be >= 0")
+    cpu_bf16.MAX_ROWS = args.mkl_max_rows
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -200,6 +246,8 @@ def main() -> None:
             variants = [(p, False) for p in args.precisions] + [(p, True) for p in args.precisions if args.cuda_graphs]
             runs = {p + ("+graphs" if g else ""): ours_update_fn(algo, data, args.device, p, batch, g)
                     for p, g in variants}
+            if args.onednn_baseline:
+                runs["bf16-onednn"] = ours_update_fn(algo, data, args.device, "bf16", batch, mkl_bf16=False)
             runs["sb3"] = sb3_update_fn(algo, data, args.device, batch)
             rates = interleaved_rates(runs, steps, args.blocks, burn_in, args.device)
             sb3 = np.array(rates["sb3"])
@@ -210,6 +258,10 @@ def main() -> None:
                 line.append(f"ours {p} {np.median(ours):7.1f} upd/s {np.median(ours) * batch:>9,.0f} samples/s "
                             f"ratio {np.median(ratios):4.2f}x ({ratios.min():.2f}-{ratios.max():.2f})")
             print(" | ".join(line), flush=True)
+    if args.products:
+        print("one [256, 256] layer's product per call (us): rows, fp32, bf16 oneDNN, bf16 MKL (fp32 out)")
+        for m, fp32_us, onednn_us, mkl_us in product_times():
+            print(f"{m:>5} rows: {fp32_us:7.1f} {onednn_us:7.1f} {mkl_us:7.1f}", flush=True)
     if args.profile:
         peak = gemm_peak_gflops()
         print(f"fp32 256x256x256 matrix product: {peak:.0f} GFLOP/s")

@@ -19,7 +19,10 @@ product accumulates in fp32 inside the kernel and rounds its output to bf16 (wha
 Linear). The parameters stay fp32 leaves and get fp32 gradients through the casts, so the optimiser, the targets
 and the Polyak averages never see bf16. The output heads (Q, the action mean and log std) run in fp32 on the
 fp32 copy of the last hidden activation: a bf16 Q of |Q| ~ 1000 would be rounded to a multiple of 4 or 8, which
-the TD error would then fit; the heads are ~1% of the FLOPs. `deterministic` (the deployed, exported and
+the TD error would then fit; the heads are ~1% of the FLOPs. On a CPU with MKL's bf16 product, ReLU layers on
+batches of at most rlcore.cpu_bf16.MAX_ROWS rows keep the products' fp32 accumulators instead (bias, ReLU and
+the stack's output in fp32, only each product's inputs rounded to bf16): the same products without oneDNN's
+per-call cost (rlcore.cpu_bf16). `deterministic` (the deployed, exported and
 TorchScript path) is always fp32. With dtype fp32 a training pass runs exactly the ops of the module's
 Sequential (F.linear and the activation per layer), so fp32 results are bitwise those of `self.mu(obs)` etc.
 """
@@ -32,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rlcore import cpu_bf16
 from rlcore.config import NetConfig
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -78,13 +82,16 @@ def linear_layers(*modules: nn.Module) -> list[nn.Linear]:
 def hidden_pass(layers: tuple[nn.Linear, ...], activation, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """activation(Linear(x)) for each layer, with the products in `dtype`; the result is fp32.
 
-    fp32: the module's own ops. bf16: input, weight and bias cast per product (module docstring), the last
-    activation cast back to fp32 for the heads.
+    fp32: the module's own ops. bf16 ReLU layers on a CPU batch of at most rlcore.cpu_bf16.MAX_ROWS rows: MKL's
+    bf16 products with fp32 outputs (rlcore.cpu_bf16). Other bf16 passes: input, weight and bias cast per product
+    (module docstring), the last activation cast back to fp32 for the heads.
     """
     if dtype == torch.float32:
         for layer in layers:
             x = activation(F.linear(x, layer.weight, layer.bias))
         return x
+    if dtype == torch.bfloat16 and activation is F.relu and cpu_bf16.usable(x):
+        return cpu_bf16.relu_stack(x, layers)
     x = x.to(dtype)
     for layer in layers:
         x = activation(F.linear(x, layer.weight.to(dtype), layer.bias.to(dtype)))
