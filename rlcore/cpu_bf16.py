@@ -1,12 +1,13 @@
 """bf16 ReLU layers on the CPU through MKL's bf16 matrix product, which writes fp32 (TD3/SAC `precision: bf16`).
 
 Why: torch runs a bf16 product on the CPU through oneDNN, which spends ~20-25 us per call before any arithmetic,
-whatever the size (bench/offpolicy_updates.py's update, docs/results.md "bf16 products through MKL"). At batch
-256 that is a third of each product, and a SAC update makes 29 of them. MKL's `cblas_gemm_bf16bf16f32` (inside
-torch's own libtorch_cpu on the x86 Linux wheels; nothing to install) costs ~8 us per call and writes its fp32
-accumulator instead of rounding it to bf16, so the bias, the ReLU and its backward also run in fp32, which is
-faster than bf16 elementwise on these CPUs. Above `MAX_ROWS` rows the oneDNN path is the faster one, so
-larger batches keep the oneDNN path (rlcore.networks.hidden_pass), as does any build without the symbol.
+whatever the size. At batch 256 that is a third of each product, and a SAC update makes 29 of them. MKL's
+`cblas_gemm_bf16bf16f32` (inside torch's own libtorch_cpu on the x86 Linux wheels; nothing to install) has about
+half that cost per call on small products (`python bench/offpolicy_updates.py --threads 1 --products --batch-sizes`)
+and writes its fp32 accumulator instead of rounding it to bf16, so the bias, the ReLU and its backward also run
+in fp32, which is faster than bf16 elementwise on these CPUs. Above `MAX_ROWS` rows the oneDNN path is as fast or
+faster, so larger batches keep it (rlcore.networks.hidden_pass), as does any build without the symbol. Measured
+gain and its limits: docs/results.md "bf16 products through MKL".
 
 Arithmetic of one layer: bf16(x) @ bf16(W)^T accumulated and returned in fp32, + b (fp32), ReLU (fp32). A layer's
 input is rounded to bf16 once, for its product; the stack's output stays fp32. Backward: the ReLU mask in fp32,
