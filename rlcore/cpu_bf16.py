@@ -22,6 +22,8 @@ import os
 
 import torch
 
+from rlcore.precision import bf16_supported
+
 MAX_ROWS = 256
 """Largest batch that takes this path. On this project's CPU a [256, 256] layer's MKL product is faster than
 oneDNN's up to 256 rows and about even at 384 (`bench/offpolicy_updates.py --products`); whole SAC and TD3 updates
@@ -47,11 +49,13 @@ def _load_gemm():
 
 
 _GEMM = _load_gemm()
+_NATIVE_BF16 = bf16_supported(torch.device("cpu"))
+"""MKL's bf16 product is used only where the CPU has bf16 arithmetic (AVX512-BF16 or AMX), as bf16 training is."""
 
 
 def available() -> bool:
-    """True when this torch build carries MKL's bf16 product (and the path is enabled)."""
-    return ENABLED and _GEMM is not None
+    """True when this torch build carries MKL's bf16 product, the CPU runs bf16 natively and the path is enabled."""
+    return ENABLED and _GEMM is not None and _NATIVE_BF16
 
 
 def usable(x: torch.Tensor) -> bool:

@@ -11,7 +11,8 @@ from torch import nn
 from rlcore import cpu_bf16
 from rlcore.networks import hidden_pass
 
-pytestmark = pytest.mark.skipif(not cpu_bf16.available(), reason="this torch build has no MKL bf16 product")
+pytestmark = pytest.mark.skipif(not cpu_bf16.available(),
+                                reason="no MKL bf16 product in this torch build, or no native bf16 on this CPU")
 
 
 def _layers(sizes: tuple[int, ...], seed: int = 0) -> tuple[nn.Linear, ...]:
