@@ -112,3 +112,13 @@ def test_linear_into_refuses_mismatched_shapes_and_dtypes_before_mkl_reads_them(
         cpu_bf16.linear_into(out, x, torch.zeros(3, 5, dtype=torch.bfloat16))
     with pytest.raises(ValueError, match="contiguous 2-D CPU"):
         cpu_bf16.linear_into(out.bfloat16(), x, weight)
+
+
+def test_the_path_is_off_without_native_bf16_or_without_the_symbol(monkeypatch):
+    x = torch.zeros(4, 6)
+    assert cpu_bf16.usable(x)
+    monkeypatch.setattr(cpu_bf16, "_NATIVE_BF16", False)
+    assert not cpu_bf16.available() and not cpu_bf16.usable(x)
+    monkeypatch.setattr(cpu_bf16, "_NATIVE_BF16", True)
+    monkeypatch.setattr(cpu_bf16, "_GEMM", None)
+    assert not cpu_bf16.available() and not cpu_bf16.usable(x)
