@@ -12,6 +12,7 @@ side (`--samples`), so larger batches run fewer updates.
     python bench/offpolicy_updates.py --algos sac td3 --batch-sizes 256 2048 8192 --threads 1
     python bench/offpolicy_updates.py --profile    # + FLOPs, matrix-product time and the GEMM peak
     python bench/offpolicy_updates.py --threads 1 --onednn-baseline   # + bf16 with every product in oneDNN
+    python bench/offpolicy_updates.py --threads 1 --torch-ops-baseline   # + bf16 without the fused C kernel
     python bench/offpolicy_updates.py --threads 1 --precisions bf16 --onednn-baseline --mkl-max-rows 100000 \
         --batch-sizes 384 512                                         # the MKL path past its threshold
     python bench/offpolicy_updates.py --threads 1 --products --batch-sizes   # only the per-product times
@@ -59,9 +60,11 @@ def _transitions(n: int, obs_dim: int, act_dim: int, seed: int = 0) -> dict[str,
 
 
 def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu", precision: str = "fp32",
-                   batch_size: int = 256, cuda_graphs: bool = False, mkl_bf16: bool = True) -> Callable[[int], None]:
-    """n -> run n of our gradient updates, each on a fresh batch (the runner's exact call). `mkl_bf16` False
-    sends every bf16 product through oneDNN (rlcore.cpu_bf16 off) for the whole call."""
+                   batch_size: int = 256, cuda_graphs: bool = False, bf16_path: str = "fused") -> Callable[[int], None]:
+    """n -> run n of our gradient updates, each on a fresh batch (the runner's exact call). `bf16_path` on the CPU
+    for the whole call: "fused" (the default: MKL products, the C kernel's elementwise passes where it is built),
+    "torch-ops" (MKL products, torch's elementwise ops; rlcore.cpu_bf16.FUSED off) or "onednn" (every product
+    through oneDNN; rlcore.cpu_bf16 off)."""
     obs_dim, act_dim = data["obs"].shape[1], data["actions"].shape[1]
     buffer = BufferConfig(buffer_size=len(data["obs"]), batch_size=batch_size)
     net = NetConfig(net_arch=(256, 256))
@@ -73,12 +76,13 @@ def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu", 
     replay.add(*(torch.as_tensor(data[k]) for k in ("obs", "actions", "rewards", "next_obs", "terminated")))
 
     def run(n: int) -> None:
-        cpu_bf16.ENABLED = mkl_bf16  # the sides take turns in one process: each turn sets its own path
+        cpu_bf16.ENABLED = bf16_path != "onednn"  # the sides take turns in one process: each sets its own path
+        cpu_bf16.FUSED = bf16_path == "fused"
         try:
             for _ in range(n):
                 learner.update(replay.sample(batch_size).normalized(learner.normalizer))
         finally:
-            cpu_bf16.ENABLED = True
+            cpu_bf16.ENABLED = cpu_bf16.FUSED = True
 
     return run
 
@@ -204,6 +208,8 @@ def main() -> None:
                         "per call at batches of 8-2048 rows: fp32, bf16 through oneDNN, bf16 through MKL")
     parser.add_argument("--onednn-baseline", action="store_true", help="CPU bf16: also time our bf16 update "
                         "with every product through oneDNN (without rlcore.cpu_bf16's MKL path)")
+    parser.add_argument("--torch-ops-baseline", action="store_true", help="CPU bf16: also time our bf16 update "
+                        "with MKL's products but torch's elementwise ops (without rlcore/cpu_bf16_kernel.c)")
     parser.add_argument("--mkl-max-rows", type=int, default=cpu_bf16.MAX_ROWS, help="largest batch whose bf16 "
                         "products go through MKL (rlcore.cpu_bf16.MAX_ROWS; raise it to time the MKL path on larger "
                         "batches against --onednn-baseline)")
@@ -225,8 +231,10 @@ def main() -> None:
         parser.error(f"--precisions bf16: {args.device} has no native bf16 arithmetic here")
     if args.products and (args.device != "cpu" or not cpu_bf16.available()):
         parser.error("--products times CPU products and needs MKL's bf16 product (rlcore.cpu_bf16)")
-    if args.onednn_baseline and (args.device != "cpu" or "bf16" not in args.precisions):
-        parser.error("--onednn-baseline compares CPU bf16 paths: needs --device cpu and bf16 in --precisions")
+    for flag in ("onednn_baseline", "torch_ops_baseline"):
+        if getattr(args, flag) and (args.device != "cpu" or "bf16" not in args.precisions):
+            parser.error(f"--{flag.replace('_', '-')} compares CPU bf16 paths: needs --device cpu and bf16 in "
+                         "--precisions")
     if args.cuda_graphs and torch.device(args.device).type != "cuda":
         parser.error("--cuda-graphs needs --device cuda")
     if args.mkl_max_rows < 0:
@@ -246,8 +254,10 @@ def main() -> None:
             variants = [(p, False) for p in args.precisions] + [(p, True) for p in args.precisions if args.cuda_graphs]
             runs = {p + ("+graphs" if g else ""): ours_update_fn(algo, data, args.device, p, batch, g)
                     for p, g in variants}
+            if args.torch_ops_baseline:
+                runs["bf16-torch-ops"] = ours_update_fn(algo, data, args.device, "bf16", batch, bf16_path="torch-ops")
             if args.onednn_baseline:
-                runs["bf16-onednn"] = ours_update_fn(algo, data, args.device, "bf16", batch, mkl_bf16=False)
+                runs["bf16-onednn"] = ours_update_fn(algo, data, args.device, "bf16", batch, bf16_path="onednn")
             runs["sb3"] = sb3_update_fn(algo, data, args.device, batch)
             rates = interleaved_rates(runs, steps, args.blocks, burn_in, args.device)
             sb3 = np.array(rates["sb3"])

@@ -13,12 +13,26 @@ Arithmetic of one layer: bf16(x) @ bf16(W)^T accumulated and returned in fp32, +
 input is rounded to bf16 once, for its product; the stack's output stays fp32. Backward: the ReLU mask in fp32,
 the incoming gradient rounded to bf16 for the two products, whose fp32 results are the weight and input gradients;
 the bias gradient is the fp32 column sum. Parameters stay fp32 leaves and get fp32 gradients.
+
+The elementwise work around each product (weight cast, bias, ReLU, the next layer's cast; in the backward the mask,
+the rounding and the bias gradient) runs as one C pass per layer where a C compiler is there
+(rlcore/cpu_bf16_kernel.c: built on first use into the per-user cache folder, `$BOOSTER_CACHE`, else
+`$XDG_CACHE_HOME/booster-soccer-rl`, else `~/.cache/booster-soccer-rl`), and as torch ops otherwise (the same
+arithmetic; `BOOSTER_BF16_KERNEL=off` forces them). Measured: docs/results.md "Fused elementwise work".
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
 
 import torch
 
@@ -31,6 +45,12 @@ at batches 384 and 512 gained nothing from it, or lost (docs/results.md "bf16 pr
 
 ENABLED = True
 """Switch for A/B measurements (bench/offpolicy_updates.py --onednn-baseline) and tests; on by default."""
+
+FUSED = True
+"""Switch for A/B measurements of the C kernel (bench/offpolicy_updates.py --torch-ops-baseline) and tests: False
+runs the elementwise work as torch ops even where the kernel is built."""
+
+KERNEL_SOURCE = Path(__file__).with_name("cpu_bf16_kernel.c")
 
 _ROW_MAJOR, _COL_MAJOR, _NO_TRANS, _TRANS = 101, 102, 111, 112  # CBLAS enum values
 
@@ -49,8 +69,81 @@ def _load_gemm():
 
 
 _GEMM = _load_gemm()
+_GEMM_ADDRESS = ctypes.cast(_GEMM, ctypes.c_void_p).value if _GEMM is not None else None
+"""The product's address, which the C kernel calls (it links nothing itself)."""
 _NATIVE_BF16 = bf16_supported(torch.device("cpu"))
 """MKL's bf16 product is used only where the CPU has bf16 arithmetic (AVX512-BF16 or AMX), as bf16 training is."""
+
+
+def _cache_dir() -> Path:
+    if os.environ.get("BOOSTER_CACHE"):
+        return Path(os.environ["BOOSTER_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "booster-soccer-rl"
+
+
+def _cpu_identity() -> bytes:
+    """What the build's -march=native depends on: the CPU's model and feature flags (Linux), else its name."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor().encode()
+    return "\n".join(sorted({line for line in lines if line.startswith(("model name", "flags"))})).encode()
+
+
+def _build_kernel(target: Path) -> None:
+    """Compile KERNEL_SOURCE into `target` (written under a temporary name, then moved into place)."""
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if compiler is None:
+        raise FileNotFoundError("no C compiler (cc, gcc or clang) on PATH")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        built = Path(tmp) / target.name
+        done = subprocess.run([compiler, "-O3", "-march=native", "-shared", "-fPIC", "-std=c99", str(KERNEL_SOURCE),
+                               "-o", str(built)], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            first = (done.stderr.strip().splitlines() or ["(no output)"])[0]
+            raise RuntimeError(f"compiling {KERNEL_SOURCE.name} failed: {first}")
+        os.replace(built, target)
+
+
+_KERNEL: ctypes.CDLL | None | bool = False
+"""False: not tried yet; None: unavailable (torch ops do the elementwise work); else the loaded library."""
+
+
+def _kernel() -> ctypes.CDLL | None:
+    """The fused C kernel, built and cached on first use, or None (module docstring)."""
+    global _KERNEL
+    if _KERNEL is not False:
+        return _KERNEL
+    _KERNEL = None
+    if os.environ.get("BOOSTER_BF16_KERNEL", "").lower() == "off" or _GEMM is None:
+        return None
+    digest = hashlib.sha256(KERNEL_SOURCE.read_bytes() + _cpu_identity() + sys.version.encode()).hexdigest()[:16]
+    target = _cache_dir() / f"cpu_bf16_{digest}.so"
+    try:
+        if not target.is_file():
+            _build_kernel(target)
+        lib = ctypes.CDLL(str(target))
+    except (OSError, RuntimeError, FileNotFoundError) as exc:
+        warnings.warn(f"bf16: the fused C kernel is unavailable ({exc}); torch ops do its work (same arithmetic, "
+                      "slower)", stacklevel=3)
+        return None
+    i, p = ctypes.c_int, ctypes.c_void_p
+    lib.bf16_relu_forward.argtypes = [p, i, i, i, p, p, p, p, p, p]
+    lib.bf16_relu_forward.restype = None
+    lib.bf16_relu_backward.argtypes = [p, i, i, i, p, p, p, p, p, p, p, p]
+    lib.bf16_relu_backward.restype = None
+    lib.bf16_relu_q_forward.argtypes = [p, i, i, i, p, p, p, p, p, p, p, p]
+    lib.bf16_relu_q_forward.restype = None
+    lib.bf16_relu_q_backward.argtypes = [p, i, i, i, p, p, p, p, p, p, p, p, p, p, p]
+    lib.bf16_relu_q_backward.restype = None
+    _KERNEL = lib
+    return lib
+
+
+def _fused() -> ctypes.CDLL | None:
+    """The kernel when the fused path is switched on (FUSED) and built, else None."""
+    return _kernel() if FUSED else None
 
 
 def available() -> bool:
@@ -63,10 +156,11 @@ def usable(x: torch.Tensor) -> bool:
     return available() and x.device.type == "cpu" and x.dim() == 2 and x.shape[0] <= MAX_ROWS
 
 
-def _checked(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """`t` as a contiguous 2-D CPU tensor of `dtype`: MKL reads raw pointers, so nothing else may reach it."""
-    if t.dtype != dtype or t.device.type != "cpu" or t.dim() != 2 or not t.is_contiguous():
-        raise ValueError(f"bf16 GEMM operand must be a contiguous 2-D CPU {dtype} tensor, got {t.dtype} "
+def _checked(t: torch.Tensor, dtype: torch.dtype, dim: int = 2) -> torch.Tensor:
+    """`t` as a contiguous `dim`-D CPU tensor of `dtype`: MKL and the C kernel read raw pointers, so nothing else
+    may reach them."""
+    if t.dtype != dtype or t.device.type != "cpu" or t.dim() != dim or not t.is_contiguous():
+        raise ValueError(f"bf16 GEMM operand must be a contiguous {dim}-D CPU {dtype} tensor, got {t.dtype} "
                          f"{tuple(t.shape)} on {t.device}")
     return t
 
@@ -104,21 +198,117 @@ def _input_grad(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _forward(x: torch.Tensor, params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The stack's fp32 output, and per layer its bf16 input, bf16 weight and fp32 output (for backward)."""
+def _fp32_operand(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """A parameter as a contiguous fp32 CPU tensor for the kernel: itself when it is one (no new tensor), else a
+    contiguous fp32 copy; checked either way."""
+    if t.dtype != torch.float32 or not t.is_contiguous():
+        t = t.detach().float().contiguous()
+    return _checked(t, torch.float32, dim)
+
+
+def _layer_params(params: tuple[torch.Tensor, ...], i: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer i's weight (n, k) and bias (n,) as contiguous fp32 CPU tensors, checked against the input width k."""
+    weight, bias = _fp32_operand(params[2 * i], 2), _fp32_operand(params[2 * i + 1], 1)
+    if weight.shape[1] != k or bias.shape[0] != weight.shape[0]:
+        raise ValueError(f"bf16 layer {i}: weight {tuple(weight.shape)} and bias {tuple(bias.shape)} do not fit an "
+                         f"input of width {k}")
+    return weight, bias
+
+
+def _forward_ops(x_bf16: torch.Tensor, params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """_forward in torch ops around the MKL products."""
     saved: list[torch.Tensor] = []
-    x_bf16 = x.to(torch.bfloat16).contiguous()
-    out = x
-    for i in range(0, len(params), 2):
-        weight = params[i].detach().to(torch.bfloat16).contiguous()
-        bias = params[i + 1].detach()
-        out = bias.float().expand(x_bf16.shape[0], bias.shape[0]).clone()
+    n_layers = len(params) // 2
+    for i in range(n_layers):
+        weight, bias = _layer_params(params, i, x_bf16.shape[1])
+        weight = weight.to(torch.bfloat16)
+        out = bias.expand(x_bf16.shape[0], bias.shape[0]).clone()
         linear_into(out, x_bf16, weight)
         out.relu_()
         saved += [x_bf16, weight, out]
-        if i + 2 < len(params):
+        if i + 1 < n_layers:
             x_bf16 = out.to(torch.bfloat16)
     return out, saved
+
+
+def _forward_fused(lib: ctypes.CDLL, x_bf16: torch.Tensor, params: tuple[torch.Tensor, ...],
+                   head: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """_forward with one C call per layer (rlcore/cpu_bf16_kernel.c); its outputs are allocated here. With `head`
+    (a one-output head's weight (n,) and bias (1,), fp32) the last layer also computes the head: the result is
+    then the head's output (m,)."""
+    saved: list[torch.Tensor] = []
+    n_layers = len(params) // 2
+    m = x_bf16.shape[0]
+    for i in range(n_layers):
+        k = x_bf16.shape[1]
+        weight, bias = _layer_params(params, i, k)
+        n = weight.shape[0]
+        weight_bf16 = torch.empty((n, k), dtype=torch.bfloat16)
+        out = torch.empty((m, n))
+        saved += [x_bf16, weight_bf16, out]
+        if i + 1 == n_layers and head is not None:
+            q = torch.empty(m)
+            lib.bf16_relu_q_forward(_GEMM_ADDRESS, m, n, k, x_bf16.data_ptr(), weight.data_ptr(),
+                                    weight_bf16.data_ptr(), bias.data_ptr(), out.data_ptr(), head[0].data_ptr(),
+                                    head[1].data_ptr(), q.data_ptr())
+            return q, saved
+        next_bf16 = torch.empty((m, n), dtype=torch.bfloat16) if i + 1 < n_layers else None
+        lib.bf16_relu_forward(_GEMM_ADDRESS, m, n, k, x_bf16.data_ptr(), weight.data_ptr(), weight_bf16.data_ptr(),
+                              bias.data_ptr(), out.data_ptr(), None if next_bf16 is None else next_bf16.data_ptr())
+        x_bf16 = next_bf16
+    return out, saved
+
+
+def _forward(x: torch.Tensor, params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The stack's fp32 output, and per layer its bf16 input, bf16 weight and fp32 output (for backward)."""
+    x_bf16 = _checked(x.to(torch.bfloat16).contiguous(), torch.bfloat16)
+    lib = _fused()
+    return _forward_ops(x_bf16, params) if lib is None else _forward_fused(lib, x_bf16, params)
+
+
+def _backward_ops(grad: torch.Tensor, saved: tuple[torch.Tensor, ...], needs: tuple[bool, ...],
+                  grads: list[torch.Tensor | None]) -> torch.Tensor | None:
+    """_ReluStack.backward in torch ops around the MKL products: fills `grads`, returns the input gradient."""
+    for i in reversed(range(len(saved) // 3)):
+        x_bf16, weight, out = saved[3 * i:3 * i + 3]
+        grad = torch.ops.aten.threshold_backward(grad, out, 0)
+        grad_bf16 = _checked(grad.to(torch.bfloat16), torch.bfloat16)
+        if needs[1 + 2 * i]:
+            grads[2 * i] = _weight_grad(grad_bf16, x_bf16)
+        if needs[2 + 2 * i]:
+            grads[2 * i + 1] = grad.sum(0)
+        if i == 0 and not needs[0]:
+            return None
+        grad = _input_grad(grad_bf16, weight)
+    return grad
+
+
+def _backward_fused(lib: ctypes.CDLL, grad: torch.Tensor, saved: tuple[torch.Tensor, ...], needs: tuple[bool, ...],
+                    grads: list[torch.Tensor | None], head_weight: torch.Tensor | None = None) -> torch.Tensor | None:
+    """_backward_ops with one C call per layer. With `head_weight` (n,), `grad` is the one-output head's (m,), and
+    the head's weight and bias gradients go to grads[-2:] (the layers' before them)."""
+    n_layers = len(saved) // 3
+    for i in reversed(range(n_layers)):
+        x_bf16, weight_bf16, out = saved[3 * i:3 * i + 3]
+        (m, n), k = out.shape, x_bf16.shape[1]
+        grad_bf16 = torch.empty((m, n), dtype=torch.bfloat16)
+        weight_grad = torch.empty((n, k)) if needs[1 + 2 * i] else None
+        bias_grad = torch.empty(n) if needs[2 + 2 * i] else None
+        input_grad = torch.empty((m, k)) if i > 0 or needs[0] else None
+        layer_grads = (None if t is None else t.data_ptr() for t in (weight_grad, bias_grad, input_grad))
+        if i + 1 == n_layers and head_weight is not None:
+            head_grads = [torch.empty(n) if needs[-2] else None, torch.empty(1) if needs[-1] else None]
+            lib.bf16_relu_q_backward(_GEMM_ADDRESS, m, n, k, grad.data_ptr(), out.data_ptr(), x_bf16.data_ptr(),
+                                     weight_bf16.data_ptr(), head_weight.data_ptr(), grad_bf16.data_ptr(), *layer_grads,
+                                     *(None if t is None else t.data_ptr() for t in head_grads))
+            grads[-2] = None if head_grads[0] is None else head_grads[0].view(1, n)
+            grads[-1] = head_grads[1]
+        else:
+            lib.bf16_relu_backward(_GEMM_ADDRESS, m, n, k, grad.data_ptr(), out.data_ptr(), x_bf16.data_ptr(),
+                                   weight_bf16.data_ptr(), grad_bf16.data_ptr(), *layer_grads)
+        grads[2 * i], grads[2 * i + 1] = weight_grad, bias_grad
+        grad = input_grad
+    return grad
 
 
 class _ReluStack(torch.autograd.Function):
@@ -134,22 +324,16 @@ class _ReluStack(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         saved = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        n_layers = len(saved) // 3
-        grads: list[torch.Tensor | None] = [None] * (2 * n_layers)
-        grad = grad.float().contiguous()
-        for i in reversed(range(n_layers)):
-            x_bf16, weight, out = saved[3 * i:3 * i + 3]
-            grad = torch.ops.aten.threshold_backward(grad, out, 0)
-            grad_bf16 = _checked(grad.to(torch.bfloat16), torch.bfloat16)
-            if needs[1 + 2 * i]:
-                grads[2 * i] = _weight_grad(grad_bf16, x_bf16)
-            if needs[2 + 2 * i]:
-                grads[2 * i + 1] = grad.sum(0)
-            if i == 0 and not needs[0]:
-                return (None, *grads)
-            grad = _input_grad(grad_bf16, weight)
-        return (grad.to(ctx.input_dtype), *grads)
+        grads: list[torch.Tensor | None] = [None] * (2 * (len(saved) // 3))
+        grad = _checked(grad.float().contiguous(), torch.float32)
+        if grad.shape != saved[-1].shape:
+            raise ValueError(f"bf16 stack: gradient {tuple(grad.shape)} for an output {tuple(saved[-1].shape)}")
+        lib = _fused()
+        if lib is None:
+            input_grad = _backward_ops(grad, saved, ctx.needs_input_grad, grads)
+        else:
+            input_grad = _backward_fused(lib, grad, saved, ctx.needs_input_grad, grads)
+        return (None if input_grad is None else input_grad.to(ctx.input_dtype), *grads)
 
 
 def relu_stack(x: torch.Tensor, layers: tuple[torch.nn.Linear, ...]) -> torch.Tensor:
@@ -163,3 +347,54 @@ def relu_stack(x: torch.Tensor, layers: tuple[torch.nn.Linear, ...]) -> torch.Te
         return _ReluStack.apply(x, *params)
     with torch.no_grad():
         return _forward(x, params)[0]
+
+
+class _ReluStackQ(torch.autograd.Function):
+    """A Q network through the fused kernel: ReLU(Linear) layers, then a one-output fp32 head; inputs (x, w0, b0,
+    ..., head weight (1, n), head bias (1,)), output (m,) fp32."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
+        head = _head_params(params[-2], params[-1])
+        q, saved = _forward_fused(_kernel(), _checked(x.to(torch.bfloat16).contiguous(), torch.bfloat16), params[:-2],
+                                  head)
+        ctx.save_for_backward(*saved, head[0])
+        ctx.input_dtype = x.dtype
+        return q
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        *saved, head_weight = ctx.saved_tensors
+        grads: list[torch.Tensor | None] = [None] * (2 * (len(saved) // 3) + 2)
+        grad = _checked(grad.float().contiguous(), torch.float32, dim=1)
+        if grad.shape[0] != saved[-1].shape[0]:
+            raise ValueError(f"bf16 Q network: gradient {tuple(grad.shape)} for {saved[-1].shape[0]} rows")
+        input_grad = _backward_fused(_kernel(), grad, tuple(saved), ctx.needs_input_grad, grads, head_weight)
+        return (None if input_grad is None else input_grad.to(ctx.input_dtype), *grads)
+
+
+def _head_params(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A one-output head's weight as a contiguous fp32 (n,) tensor and its bias (1,), checked."""
+    weight, bias = _fp32_operand(weight, 2), _fp32_operand(bias, 1)
+    if weight.shape[0] != 1 or bias.shape[0] != 1:
+        raise ValueError(f"bf16 Q head must have one output, got weight {tuple(weight.shape)}, bias "
+                         f"{tuple(bias.shape)}")
+    return weight.detach().view(-1), bias
+
+
+def q_usable(x: torch.Tensor, head: torch.nn.Linear) -> bool:
+    """True when a Q network on `x` with this head runs through relu_q: `usable(x)`, a one-output head and the
+    fused kernel built and switched on."""
+    return head.out_features == 1 and usable(x) and _fused() is not None
+
+
+def relu_q(x: torch.Tensor, layers: tuple[torch.nn.Linear, ...], head: torch.nn.Linear) -> torch.Tensor:
+    """head(ReLU stack(x)) squeezed to (B,) fp32 through the fused kernel: relu_stack's arithmetic, then the head in
+    fp32 summed row by row. Callers check `q_usable(x, head)` first."""
+    params = tuple(t for layer in layers for t in (layer.weight, layer.bias)) + (head.weight, head.bias)
+    if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
+        return _ReluStackQ.apply(x, *params)
+    with torch.no_grad():
+        head_params = _head_params(head.weight, head.bias)
+        x_bf16 = _checked(x.to(torch.bfloat16).contiguous(), torch.bfloat16)
+        return _forward_fused(_kernel(), x_bf16, params[:-2], head_params)[0]

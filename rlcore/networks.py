@@ -209,6 +209,8 @@ class TwinCritic(nn.Module):
 
     def _q(self, index: int, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         head = (self.qf0, self.qf1)[index][-1]
+        if dtype == torch.bfloat16 and self._activation is F.relu and cpu_bf16.q_usable(x, head):
+            return cpu_bf16.relu_q(x, self._hidden[index], head)  # the head fused into the last layer's pass
         latent = hidden_pass(self._hidden[index], self._activation, x, dtype)
         return F.linear(latent, head.weight, head.bias).squeeze(-1)
 

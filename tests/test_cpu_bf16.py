@@ -1,7 +1,11 @@
 """The MKL bf16 ReLU stack (rlcore.cpu_bf16): its arithmetic against a float64 reference that rounds to bf16 exactly
-where the module says, the gradients it gives and withholds, and when rlcore.networks.hidden_pass takes it."""
+where the module says, with the elementwise work in the fused C kernel and in torch ops; the gradients it gives and
+withholds; when rlcore.networks.hidden_pass takes it; the kernel's build and its fallback."""
 
 from __future__ import annotations
+
+import warnings
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -13,6 +17,15 @@ from rlcore.networks import hidden_pass
 
 pytestmark = pytest.mark.skipif(not cpu_bf16.available(),
                                 reason="no MKL bf16 product in this torch build, or no native bf16 on this CPU")
+
+
+@pytest.fixture(params=["fused", "torch-ops"])
+def elementwise(request, monkeypatch):
+    """Each test with this fixture runs twice: the C kernel's fused passes, then torch ops around the products."""
+    if request.param == "fused" and cpu_bf16._kernel() is None:
+        pytest.skip("the fused C kernel is not built here (no C compiler)")
+    monkeypatch.setattr(cpu_bf16, "FUSED", request.param == "fused")
+    return request.param
 
 
 def _layers(sizes: tuple[int, ...], seed: int = 0) -> tuple[nn.Linear, ...]:
@@ -44,7 +57,7 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.detach().double() - b).norm() / b.norm())
 
 
-def test_forward_and_backward_match_the_rounded_reference():
+def test_forward_and_backward_match_the_rounded_reference(elementwise):
     layers = _layers((23, 64, 48))
     x = torch.randn(96, 23, requires_grad=True)
     grad_out = torch.randn(96, 48)
@@ -60,7 +73,7 @@ def test_forward_and_backward_match_the_rounded_reference():
     assert _rel(x.grad, ref_input_grad) < 1e-4
 
 
-def test_bf16_input_gets_a_bf16_gradient_and_no_grad_gives_the_same_output():
+def test_bf16_input_gets_a_bf16_gradient_and_no_grad_gives_the_same_output(elementwise):
     layers = _layers((16, 32, 32))
     x = torch.randn(8, 16).to(torch.bfloat16).requires_grad_(True)
     out = cpu_bf16.relu_stack(x, layers)
@@ -70,7 +83,7 @@ def test_bf16_input_gets_a_bf16_gradient_and_no_grad_gives_the_same_output():
         assert torch.equal(cpu_bf16.relu_stack(x, layers), out.detach())
 
 
-def test_frozen_layer_and_plain_input_get_no_gradient():
+def test_frozen_layer_and_plain_input_get_no_gradient(elementwise):
     layers = _layers((12, 32, 32))
     layers[0].requires_grad_(False)
     x = torch.randn(20, 12)
@@ -122,3 +135,121 @@ def test_the_path_is_off_without_native_bf16_or_without_the_symbol(monkeypatch):
     monkeypatch.setattr(cpu_bf16, "_NATIVE_BF16", True)
     monkeypatch.setattr(cpu_bf16, "_GEMM", None)
     assert not cpu_bf16.available() and not cpu_bf16.usable(x)
+
+
+def test_the_two_elementwise_paths_agree_to_fp32_rounding(monkeypatch):
+    if cpu_bf16._kernel() is None:
+        pytest.skip("the fused C kernel is not built here (no C compiler)")
+    layers = _layers((30, 64, 40))
+    x = torch.randn(50, 30, requires_grad=True)
+    grad_out = torch.randn(50, 40)
+    results = []
+    for fused in (True, False):
+        monkeypatch.setattr(cpu_bf16, "FUSED", fused)
+        x.grad = None
+        for layer in layers:
+            layer.zero_grad(set_to_none=True)
+        out = cpu_bf16.relu_stack(x, layers)
+        out.backward(grad_out)
+        results.append([out.detach(), x.grad] + [p.grad for layer in layers for p in layer.parameters()])
+    for fused, ops in zip(*results, strict=True):
+        # the same products; only the bias's addition and the bias gradient's summation order differ
+        torch.testing.assert_close(fused, ops, rtol=1e-5, atol=1e-5)
+
+
+def test_a_layer_that_does_not_fit_its_input_or_a_wrong_gradient_is_refused(elementwise):
+    layers = _layers((8, 16, 4))
+    with pytest.raises(ValueError, match="do not fit an input of width 9"):
+        cpu_bf16.relu_stack(torch.randn(5, 9), layers)
+    layers[1].bias = nn.Parameter(torch.zeros(3))
+    with pytest.raises(ValueError, match="do not fit"):
+        cpu_bf16.relu_stack(torch.randn(5, 8), layers)
+    # autograd checks a gradient's shape itself; the Function checks again, as its pointers go to MKL and C
+    saved = (torch.zeros(5, 8, dtype=torch.bfloat16), torch.zeros(4, 8, dtype=torch.bfloat16), torch.zeros(5, 4))
+    ctx = SimpleNamespace(saved_tensors=saved, needs_input_grad=(True, True, True), input_dtype=torch.float32)
+    with pytest.raises(ValueError, match="gradient"):
+        cpu_bf16._ReluStack.backward(ctx, torch.zeros(5, 3))
+
+
+def test_the_kernel_is_built_once_into_the_cache_and_a_failed_build_falls_back_to_torch_ops(monkeypatch, tmp_path):
+    monkeypatch.setenv("BOOSTER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cpu_bf16, "_KERNEL", False)
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    layers = _layers((6, 8))
+    x = torch.randn(4, 6)
+    with pytest.warns(UserWarning, match="fused C kernel is unavailable"):
+        assert cpu_bf16._kernel() is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # tried once: no second warning, and the stack still runs (torch ops)
+        assert cpu_bf16._kernel() is None and cpu_bf16.relu_stack(x, layers).shape == (4, 8)
+    assert not any((tmp_path / "cache").glob("*.so"))  # nothing half-built is left to load
+    monkeypatch.setattr(cpu_bf16, "_KERNEL", False)
+    monkeypatch.setenv("BOOSTER_BF16_KERNEL", "off")
+    monkeypatch.delenv("CC")
+    assert cpu_bf16._kernel() is None
+    monkeypatch.delenv("BOOSTER_BF16_KERNEL")
+    monkeypatch.setattr(cpu_bf16, "_KERNEL", False)
+    if cpu_bf16._kernel() is None:
+        pytest.skip("no C compiler here: the build itself is not exercised")
+    assert len(list((tmp_path / "cache").glob("cpu_bf16_*.so"))) == 1
+
+
+@pytest.fixture
+def fused_kernel():
+    if cpu_bf16._kernel() is None:
+        pytest.skip("the fused C kernel is not built here (no C compiler)")
+
+
+def test_q_network_with_its_head_fused_matches_the_rounded_reference(fused_kernel):
+    layers = _layers((23, 64, 48))
+    head = nn.Linear(48, 1)
+    x = torch.randn(96, 23, requires_grad=True)
+    grad_q = torch.randn(96)
+    q = cpu_bf16.relu_q(x, layers, head)
+    q.backward(grad_q)
+    head_w = head.weight.detach().double()
+    ref_latent, ref_grads, ref_input_grad = _reference(x, layers, grad_q.double()[:, None] * head_w)
+    ref_q = (ref_latent @ head_w.t()).squeeze(-1) + float(head.bias.detach())
+    assert q.shape == (96,) and q.dtype == torch.float32
+    assert _rel(q, ref_q) < 1e-5  # the head is fp32 on the fp32 latent: nothing rounded to bf16 there
+    assert _rel(head.weight.grad, grad_q.double()[None, :] @ ref_latent) < 1e-5
+    assert head.bias.grad.shape == (1,) and _rel(head.bias.grad, grad_q.double().sum().reshape(1)) < 1e-5
+    for layer, (ref_w, ref_b) in zip(layers, ref_grads, strict=True):
+        assert _rel(layer.weight.grad, ref_w) < 1e-4 and _rel(layer.bias.grad, ref_b) < 1e-5
+    assert _rel(x.grad, ref_input_grad) < 1e-4
+
+
+def test_q_network_frozen_gives_only_the_input_gradient_and_no_grad_the_same_q(fused_kernel):
+    layers, head = _layers((12, 32, 32)), nn.Linear(32, 1)
+    for module in (*layers, head):
+        module.requires_grad_(False)
+    x = torch.randn(20, 12, requires_grad=True)
+    q = cpu_bf16.relu_q(x, layers, head)
+    q.sum().backward()
+    assert x.grad is not None and all(p.grad is None for m in (*layers, head) for p in m.parameters())
+    with torch.no_grad():
+        assert torch.equal(cpu_bf16.relu_q(x, layers, head), q.detach())
+
+
+def test_twin_critic_takes_the_fused_q_path_only_where_it_applies(fused_kernel, monkeypatch):
+    from rlcore.config import NetConfig
+    from rlcore.networks import TwinCritic
+
+    critic = TwinCritic(9, 3, NetConfig(net_arch=(32, 32)))
+    obs, act = torch.randn(16, 9), torch.rand(16, 3) * 2 - 1
+    x = torch.cat([obs, act], dim=-1)
+    assert cpu_bf16.q_usable(x, critic.qf0[-1]) and not cpu_bf16.q_usable(x, nn.Linear(32, 2))
+    with torch.no_grad():
+        q0, q1 = critic(obs, act, torch.bfloat16)
+        assert torch.equal(q0, cpu_bf16.relu_q(x, critic._hidden[0], critic.qf0[-1]))
+        assert torch.equal(q1, cpu_bf16.relu_q(x, critic._hidden[1], critic.qf1[-1]))
+        monkeypatch.setattr(cpu_bf16, "FUSED", False)
+        assert not cpu_bf16.q_usable(x, critic.qf0[-1])
+        ops0, ops1 = critic(obs, act, torch.bfloat16)  # the stack, then the head as a torch product
+        torch.testing.assert_close(ops0, q0, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(ops1, q1, rtol=1e-5, atol=1e-5)
+
+
+def test_a_q_head_with_more_than_one_output_is_refused(fused_kernel):
+    with pytest.raises(ValueError, match="one output"):
+        cpu_bf16.relu_q(torch.randn(4, 6), _layers((6, 8)), nn.Linear(8, 2))
