@@ -11,8 +11,9 @@ run is the one least disturbed). Our runs go once per `--precisions` entry.
 Suites:
   pendulum_sac  SAC on Pendulum-v1, 6000 steps, 1000 random warm-up, batch 256, [256, 256]
   goalie_td3    TD3 on goalie_penalty_kick (torque, competition reward), 1 env, [256, 256, 128], batch 256,
-                lr 3e-4, buffer 500k, 1000 warm-up + 3000 updating steps, 500-step episodes, on the official
-                sai_mujoco env for both sides (`--sim official`; --goalie-sim fast times ours on our twin)
+                lr 3e-4, buffer 500k, 1000 warm-up + 3000 updating steps, 500-step episodes, both sides on the
+                same simulator: the official sai_mujoco env (default), or with --goalie-sim fast our twin of it
+                (train.py's default for the soccer tasks; equal to sai_mujoco step for step)
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import numpy as np
 from stable_baselines3 import TD3
 from stable_baselines3.common.noise import NormalActionNoise
 from envs.factory import make_env
-env = make_env("goalie_penalty_kick", seed=0, max_episode_steps=500, sim="official")()
+env = make_env("goalie_penalty_kick", seed=0, max_episode_steps=500, sim="{sim}")()
 noise = NormalActionNoise(np.zeros(12), 0.1 * np.ones(12))
 model = TD3("MlpPolicy", env, learning_rate=3e-4, buffer_size=500_000, learning_starts=1000, batch_size=256,
             policy_kwargs={"net_arch": [256, 256, 128]}, action_noise=noise, seed=0, device="cpu")
@@ -63,6 +64,7 @@ def ours_goalie(precision: str, save_dir: str, sim: str) -> list[str]:
 
 
 SUITES = {"pendulum_sac": (ours_pendulum, SB3_PENDULUM), "goalie_td3": (ours_goalie, SB3_GOALIE)}
+"""suite -> (our argv for a precision, save folder and goalie simulator; SB3's script, `{sim}` its simulator)"""
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
@@ -82,7 +84,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="runs of each side (taking turns); the best counts")
     parser.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS of every process (0 = unset)")
     parser.add_argument("--goalie-sim", choices=["official", "fast"], default="official",
-                        help="simulator of OUR goalie runs (SB3 always steps the official env)")
+                        help="simulator of both sides' goalie runs")
     args = parser.parse_args()
     env = dict(os.environ, MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
     if args.threads:
@@ -96,7 +98,7 @@ def main() -> None:
             for turn in range(args.repeats):
                 for p in args.precisions:
                     times[f"ours {p}"].append(timed(ours(p, f"{tmp}/{suite}_{p}_{turn}", args.goalie_sim), env))
-                times["sb3"].append(timed(["-c", sb3], env))
+                times["sb3"].append(timed(["-c", sb3.replace("{sim}", args.goalie_sim)], env))
             best_sb3 = min(times["sb3"])
             parts = [f"SB3 {best_sb3:6.1f} s ({', '.join(f'{t:.1f}' for t in times['sb3'])})"]
             for p in args.precisions:
