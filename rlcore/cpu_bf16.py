@@ -198,6 +198,16 @@ def _input_grad(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _bf16_input(x: torch.Tensor) -> torch.Tensor:
+    """A stack's input as the contiguous bf16 tensor its first product reads, checked."""
+    return _checked(x.to(torch.bfloat16).contiguous(), torch.bfloat16)
+
+
+def _pointer(t: torch.Tensor | None) -> int | None:
+    """A kernel argument: the tensor's data address, or NULL for an output that is not needed."""
+    return None if t is None else t.data_ptr()
+
+
 def _fp32_operand(t: torch.Tensor, dim: int) -> torch.Tensor:
     """A parameter as a contiguous fp32 CPU tensor for the kernel: itself when it is one (no new tensor), else a
     contiguous fp32 copy; checked either way."""
@@ -254,14 +264,14 @@ def _forward_fused(lib: ctypes.CDLL, x_bf16: torch.Tensor, params: tuple[torch.T
             return q, saved
         next_bf16 = torch.empty((m, n), dtype=torch.bfloat16) if i + 1 < n_layers else None
         lib.bf16_relu_forward(_GEMM_ADDRESS, m, n, k, x_bf16.data_ptr(), weight.data_ptr(), weight_bf16.data_ptr(),
-                              bias.data_ptr(), out.data_ptr(), None if next_bf16 is None else next_bf16.data_ptr())
+                              bias.data_ptr(), out.data_ptr(), _pointer(next_bf16))
         x_bf16 = next_bf16
     return out, saved
 
 
 def _forward(x: torch.Tensor, params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """The stack's fp32 output, and per layer its bf16 input, bf16 weight and fp32 output (for backward)."""
-    x_bf16 = _checked(x.to(torch.bfloat16).contiguous(), torch.bfloat16)
+    x_bf16 = _bf16_input(x)
     lib = _fused()
     return _forward_ops(x_bf16, params) if lib is None else _forward_fused(lib, x_bf16, params)
 
@@ -295,12 +305,12 @@ def _backward_fused(lib: ctypes.CDLL, grad: torch.Tensor, saved: tuple[torch.Ten
         weight_grad = torch.empty((n, k)) if needs[1 + 2 * i] else None
         bias_grad = torch.empty(n) if needs[2 + 2 * i] else None
         input_grad = torch.empty((m, k)) if i > 0 or needs[0] else None
-        layer_grads = (None if t is None else t.data_ptr() for t in (weight_grad, bias_grad, input_grad))
+        layer_grads = (_pointer(weight_grad), _pointer(bias_grad), _pointer(input_grad))
         if i + 1 == n_layers and head_weight is not None:
             head_grads = [torch.empty(n) if needs[-2] else None, torch.empty(1) if needs[-1] else None]
             lib.bf16_relu_q_backward(_GEMM_ADDRESS, m, n, k, grad.data_ptr(), out.data_ptr(), x_bf16.data_ptr(),
                                      weight_bf16.data_ptr(), head_weight.data_ptr(), grad_bf16.data_ptr(), *layer_grads,
-                                     *(None if t is None else t.data_ptr() for t in head_grads))
+                                     *(_pointer(t) for t in head_grads))
             grads[-2] = None if head_grads[0] is None else head_grads[0].view(1, n)
             grads[-1] = head_grads[1]
         else:
@@ -355,10 +365,8 @@ class _ReluStackQ(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
-        head = _head_params(params[-2], params[-1])
-        q, saved = _forward_fused(_kernel(), _checked(x.to(torch.bfloat16).contiguous(), torch.bfloat16), params[:-2],
-                                  head)
-        ctx.save_for_backward(*saved, head[0])
+        q, saved, head_weight = _q_forward(x, params)
+        ctx.save_for_backward(*saved, head_weight)
         ctx.input_dtype = x.dtype
         return q
 
@@ -373,13 +381,17 @@ class _ReluStackQ(torch.autograd.Function):
         return (None if input_grad is None else input_grad.to(ctx.input_dtype), *grads)
 
 
-def _head_params(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """A one-output head's weight as a contiguous fp32 (n,) tensor and its bias (1,), checked."""
-    weight, bias = _fp32_operand(weight, 2), _fp32_operand(bias, 1)
+def _q_forward(x: torch.Tensor, params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, list[torch.Tensor],
+                                                                          torch.Tensor]:
+    """q (m,) of the layers params[:-2] and the one-output head params[-2:] (weight (1, n), bias (1,)) through the
+    fused kernel, the layers' saved tensors, and the head's weight as a contiguous fp32 (n,) tensor; checked."""
+    weight, bias = _fp32_operand(params[-2], 2), _fp32_operand(params[-1], 1)
     if weight.shape[0] != 1 or bias.shape[0] != 1:
         raise ValueError(f"bf16 Q head must have one output, got weight {tuple(weight.shape)}, bias "
                          f"{tuple(bias.shape)}")
-    return weight.detach().view(-1), bias
+    head_weight = weight.detach().view(-1)
+    q, saved = _forward_fused(_kernel(), _bf16_input(x), params[:-2], (head_weight, bias))
+    return q, saved, head_weight
 
 
 def q_usable(x: torch.Tensor, head: torch.nn.Linear) -> bool:
@@ -395,6 +407,4 @@ def relu_q(x: torch.Tensor, layers: tuple[torch.nn.Linear, ...], head: torch.nn.
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
         return _ReluStackQ.apply(x, *params)
     with torch.no_grad():
-        head_params = _head_params(head.weight, head.bias)
-        x_bf16 = _checked(x.to(torch.bfloat16).contiguous(), torch.bfloat16)
-        return _forward_fused(_kernel(), x_bf16, params[:-2], head_params)[0]
+        return _q_forward(x, params)[0]

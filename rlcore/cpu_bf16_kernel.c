@@ -30,12 +30,30 @@ static void cast_bf16(const float *restrict src, bf16 *restrict dst, long count)
     for (long i = 0; i < count; i++) dst[i] = round_bf16(src[i]);
 }
 
+/* weight_bf16 <- bf16(weight (n, k)); out (m, n) = x (m, k) @ weight_bf16^T, accumulated and written in fp32 */
+static void cast_and_product(void *gemm, int m, int n, int k, const bf16 *x, const float *weight, bf16 *weight_bf16,
+                             float *out) {
+    cast_bf16(weight, weight_bf16, (long)n * k);
+    ((gemm_bf16_t)gemm)(ROW_MAJOR, NO_TRANS, TRANS, m, n, k, 1.0f, x, k, weight_bf16, k, 0.0f, out, n);
+}
+
+/* A layer's two gradient products from its masked, rounded gradient grad_bf16 (m, n): weight_grad (n, k) = g^T x,
+ * written as the column-major product x^T g (the faster form in MKL), and input_grad (m, k) = g @ weight_bf16;
+ * either may be NULL (not needed). */
+static void gradient_products(void *gemm, int m, int n, int k, const bf16 *x, const bf16 *weight_bf16,
+                              const bf16 *grad_bf16, float *weight_grad, float *input_grad) {
+    if (weight_grad != NULL)
+        ((gemm_bf16_t)gemm)(COL_MAJOR, NO_TRANS, TRANS, k, n, m, 1.0f, x, k, grad_bf16, n, 0.0f, weight_grad, k);
+    if (input_grad != NULL)
+        ((gemm_bf16_t)gemm)(ROW_MAJOR, NO_TRANS, NO_TRANS, m, k, n, 1.0f, grad_bf16, n, weight_bf16, k, 0.0f,
+                            input_grad, k);
+}
+
 /* out (m, n) = ReLU(x (m, k) @ bf16(weight (n, k))^T + bias); weight_bf16 receives bf16(weight) (kept for the
  * backward); next (m, n), when not NULL, receives bf16(out), the next layer's product input. */
 void bf16_relu_forward(void *gemm, int m, int n, int k, const bf16 *x, const float *weight, bf16 *weight_bf16,
                        const float *bias, float *restrict out, bf16 *restrict next) {
-    cast_bf16(weight, weight_bf16, (long)n * k);
-    ((gemm_bf16_t)gemm)(ROW_MAJOR, NO_TRANS, TRANS, m, n, k, 1.0f, x, k, weight_bf16, k, 0.0f, out, n);
+    cast_and_product(gemm, m, n, k, x, weight, weight_bf16, out);
     for (int i = 0; i < m; i++) {
         float *restrict row = out + (long)i * n;
         for (int j = 0; j < n; j++) {
@@ -70,12 +88,7 @@ void bf16_relu_backward(void *gemm, int m, int n, int k, const float *restrict g
             for (int j = 0; j < n; j++) masked_row[j] = round_bf16(out_row[j] > 0.0f ? grad_row[j] : 0.0f);
         }
     }
-    /* weight_grad = g^T x, written as the column-major product x^T g (the faster form in MKL) */
-    if (weight_grad != NULL)
-        ((gemm_bf16_t)gemm)(COL_MAJOR, NO_TRANS, TRANS, k, n, m, 1.0f, x, k, grad_bf16, n, 0.0f, weight_grad, k);
-    if (input_grad != NULL)
-        ((gemm_bf16_t)gemm)(ROW_MAJOR, NO_TRANS, NO_TRANS, m, k, n, 1.0f, grad_bf16, n, weight_bf16, k, 0.0f,
-                            input_grad, k);
+    gradient_products(gemm, m, n, k, x, weight_bf16, grad_bf16, weight_grad, input_grad);
 }
 
 /* The last ReLU layer and a one-output fp32 head in one pass (a Q network's end): bf16_relu_forward's out (m, n),
@@ -83,8 +96,7 @@ void bf16_relu_backward(void *gemm, int m, int n, int k, const float *restrict g
 void bf16_relu_q_forward(void *gemm, int m, int n, int k, const bf16 *x, const float *weight, bf16 *weight_bf16,
                          const float *bias, float *restrict out, const float *restrict head_weight,
                          const float *restrict head_bias, float *restrict q) {
-    cast_bf16(weight, weight_bf16, (long)n * k);
-    ((gemm_bf16_t)gemm)(ROW_MAJOR, NO_TRANS, TRANS, m, n, k, 1.0f, x, k, weight_bf16, k, 0.0f, out, n);
+    cast_and_product(gemm, m, n, k, x, weight, weight_bf16, out);
     for (int i = 0; i < m; i++) {
         float *restrict row = out + (long)i * n;
         /* LANES partial sums in a fixed order: a vectorisable, deterministic dot product (one running sum would
@@ -134,9 +146,5 @@ void bf16_relu_q_backward(void *gemm, int m, int n, int k, const float *restrict
         }
     }
     if (head_bias_grad != NULL) *head_bias_grad = grad_sum;
-    if (weight_grad != NULL)
-        ((gemm_bf16_t)gemm)(COL_MAJOR, NO_TRANS, TRANS, k, n, m, 1.0f, x, k, grad_bf16, n, 0.0f, weight_grad, k);
-    if (input_grad != NULL)
-        ((gemm_bf16_t)gemm)(ROW_MAJOR, NO_TRANS, NO_TRANS, m, k, n, 1.0f, grad_bf16, n, weight_bf16, k, 0.0f,
-                            input_grad, k);
+    gradient_products(gemm, m, n, k, x, weight_bf16, grad_bf16, weight_grad, input_grad);
 }
