@@ -35,6 +35,7 @@ import warnings
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from rlcore.precision import bf16_supported
 
@@ -392,6 +393,39 @@ def _q_forward(x: torch.Tensor, params: tuple[torch.Tensor, ...]) -> tuple[torch
     head_weight = weight.detach().view(-1)
     q, saved = _forward_fused(_kernel(), _bf16_input(x), params[:-2], (head_weight, bias))
     return q, saved, head_weight
+
+
+def q_regression(x: torch.Tensor, nets: tuple[tuple[tuple[torch.nn.Linear, ...], torch.nn.Linear], ...],
+                 target: torch.Tensor, weight: float) -> torch.Tensor:
+    """The critic loss weight * sum over `nets` of MSE(q(x), target), its gradient accumulated into each parameter
+    that requires one, without an autograd graph; returns the loss.
+
+    Each net is (hidden layers, one-output head) through the fused kernel, as relu_q. The gradient of the loss with
+    respect to each q is MSE's, (q - target) * (2 / B) * weight, in the order torch's mse_loss backward computes it,
+    and goes straight into the layers' backward passes: the gradients are bitwise those of `loss.backward()` on
+    relu_q's outputs, without the graph's bookkeeping, the loss's backward ops or the engine (~1 ms of a ~5 ms
+    TD3 update at batch 256 on this project's CPU; docs/results.md "Critic step without autograd"). Callers check
+    `q_usable(x, head)` for every head first.
+    """
+    _checked(target, torch.float32, dim=1)
+    if target.shape[0] != x.shape[0]:
+        raise ValueError(f"bf16 Q regression: target {tuple(target.shape)} for {x.shape[0]} rows")
+    lib = _kernel()
+    loss = None
+    with torch.no_grad():
+        for layers, head in nets:
+            params = tuple(t for layer in layers for t in (layer.weight, layer.bias)) + (head.weight, head.bias)
+            q, saved, head_weight = _q_forward(x, params)
+            term = F.mse_loss(q, target)
+            loss = term if loss is None else loss + term
+            grad_q = (q - target).mul_(2.0 / q.shape[0]).mul_(weight)
+            grads: list[torch.Tensor | None] = [None] * len(params)
+            _backward_fused(lib, grad_q, tuple(saved), (False, *(p.requires_grad for p in params)), grads,
+                            head_weight)
+            for param, grad in zip(params, grads, strict=True):
+                if grad is not None:
+                    param.grad = grad if param.grad is None else param.grad.add_(grad)
+        return loss * weight
 
 
 def q_usable(x: torch.Tensor, head: torch.nn.Linear) -> bool:

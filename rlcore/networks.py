@@ -220,6 +220,23 @@ class TwinCritic(nn.Module):
         x = torch.cat([obs, action], dim=-1).to(dtype)  # cast once for both networks (a no-op in fp32)
         return self._q(0, x, dtype), self._q(1, x, dtype)
 
+    def regression_backward(self, obs: torch.Tensor, action: torch.Tensor, target: torch.Tensor, dtype: torch.dtype,
+                            weight: float) -> torch.Tensor:
+        """The critic loss weight * (MSE(q1, target) + MSE(q2, target)) with its gradient accumulated into the
+        parameters' .grad, as `loss.backward()`; returns the loss, detached.
+
+        Where both networks take the fused bf16 Q path, the gradient is computed directly, without an autograd
+        graph (rlcore.cpu_bf16.q_regression: the same gradients bitwise); elsewhere through autograd.
+        """
+        x = torch.cat([obs, action], dim=-1).to(dtype)
+        heads = (self.qf0[-1], self.qf1[-1])
+        if (dtype == torch.bfloat16 and self._activation is F.relu and cpu_bf16.q_usable(x, heads[0])
+                and cpu_bf16.q_usable(x, heads[1])):
+            return cpu_bf16.q_regression(x, tuple(zip(self._hidden, heads, strict=True)), target, weight)
+        loss = weight * (F.mse_loss(self._q(0, x, dtype), target) + F.mse_loss(self._q(1, x, dtype), target))
+        loss.backward()
+        return loss.detach()
+
     def q1(self, obs: torch.Tensor, action: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """The first Q network alone, shape (B,) (TD3's actor loss needs no second critic)."""
         return self._q(0, torch.cat([obs, action], dim=-1), dtype)

@@ -253,3 +253,59 @@ def test_twin_critic_takes_the_fused_q_path_only_where_it_applies(fused_kernel, 
 def test_a_q_head_with_more_than_one_output_is_refused(fused_kernel):
     with pytest.raises(ValueError, match="one output"):
         cpu_bf16.relu_q(torch.randn(4, 6), _layers((6, 8)), nn.Linear(8, 2))
+
+
+def _critic_grads(critic: nn.Module) -> list[torch.Tensor | None]:
+    return [None if p.grad is None else p.grad.clone() for p in critic.parameters()]
+
+
+@pytest.mark.parametrize("weight", [0.5, 1.0])
+def test_critic_regression_without_autograd_equals_autograd_bitwise(fused_kernel, weight):
+    from rlcore.config import NetConfig
+    from rlcore.networks import TwinCritic
+
+    torch.manual_seed(3)
+    critic = TwinCritic(9, 3, NetConfig(net_arch=(32, 24)))
+    obs, act, target = torch.randn(40, 9), torch.rand(40, 3) * 2 - 1, torch.randn(40) * 5
+    critic.qf1[0].weight.requires_grad_(False)  # a frozen parameter gets no gradient on either path
+    q1, q2 = critic(obs, act, torch.bfloat16)
+    loss = weight * (F.mse_loss(q1, target) + F.mse_loss(q2, target))
+    loss.backward()
+    autograd_grads = _critic_grads(critic)
+    critic.zero_grad(set_to_none=True)
+    direct = critic.regression_backward(obs, act, target, torch.bfloat16, weight)
+    assert not direct.requires_grad and torch.equal(direct, loss.detach())
+    direct_grads = _critic_grads(critic)
+    assert direct_grads[6] is None and autograd_grads[6] is None  # qf1[0].weight (after qf0's six), frozen
+    for got, want in zip(direct_grads, autograd_grads, strict=True):
+        assert (got is None) == (want is None) and (got is None or torch.equal(got, want))
+    critic.regression_backward(obs, act, target, torch.bfloat16, weight)  # accumulates, as a second backward would
+    for got, want in zip(_critic_grads(critic), autograd_grads, strict=True):
+        assert got is None or torch.equal(got, 2 * want)
+
+
+def test_critic_regression_falls_back_to_autograd_off_the_fused_path(fused_kernel, monkeypatch):
+    from rlcore.config import NetConfig
+    from rlcore.networks import TwinCritic
+
+    critic = TwinCritic(9, 3, NetConfig(net_arch=(32, 32)))
+    obs, act, target = torch.randn(16, 9), torch.rand(16, 3) * 2 - 1, torch.randn(16)
+    direct = critic.regression_backward(obs, act, target, torch.bfloat16, 0.5)
+    direct_grads = _critic_grads(critic)
+    critic.zero_grad(set_to_none=True)
+    monkeypatch.setattr(cpu_bf16, "FUSED", False)
+    calls = []
+    monkeypatch.setattr(cpu_bf16, "q_regression", lambda *args: calls.append(args))
+    torch.testing.assert_close(critic.regression_backward(obs, act, target, torch.bfloat16, 0.5), direct,
+                               rtol=1e-5, atol=1e-5)
+    assert not calls
+    for got, want in zip(_critic_grads(critic), direct_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_critic_regression_refuses_a_target_that_does_not_fit(fused_kernel):
+    layers, head = _layers((6, 8)), nn.Linear(8, 1)
+    with pytest.raises(ValueError, match="target"):
+        cpu_bf16.q_regression(torch.randn(4, 6), ((layers, head),), torch.randn(5), 1.0)
+    with pytest.raises(ValueError, match="1-D"):
+        cpu_bf16.q_regression(torch.randn(4, 6), ((layers, head),), torch.randn(4, 1), 1.0)

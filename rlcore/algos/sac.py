@@ -33,7 +33,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from rlcore import metrics
 from rlcore.algos.protocol import fine_tuning_state, load_fine_tuning_state
@@ -125,12 +124,10 @@ class SAC:
 
     def _update_critic(self, batch: Batch, alpha: torch.Tensor) -> torch.Tensor:
         q_target = self._q_target(batch, alpha)
-        q1, q2 = self.critic(batch.obs, batch.actions, self.dtype)
-        critic_loss = 0.5 * (F.mse_loss(q1, q_target) + F.mse_loss(q2, q_target))
         clear_grads(self.critic_optimizer)
-        critic_loss.backward()
+        critic_loss = self.critic.regression_backward(batch.obs, batch.actions, q_target, self.dtype, 0.5)
         adam_step(self.critic_optimizer)
-        return critic_loss.detach()
+        return critic_loss
 
     def _update_actor(self, batch: Batch, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_std = self.actor(batch.obs, self.dtype)

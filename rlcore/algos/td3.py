@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from rlcore import metrics
 from rlcore.algos.protocol import fine_tuning_state, load_fine_tuning_state
@@ -119,12 +118,10 @@ class TD3:
 
     def _update_critic(self, batch: Batch) -> torch.Tensor:
         q_target = self._q_target(batch)
-        q1, q2 = self.critic(batch.obs, batch.actions, self.dtype)
-        critic_loss = F.mse_loss(q1, q_target) + F.mse_loss(q2, q_target)
         clear_grads(self.critic_optimizer)
-        critic_loss.backward()
+        critic_loss = self.critic.regression_backward(batch.obs, batch.actions, q_target, self.dtype, 1.0)
         adam_step(self.critic_optimizer)
-        return critic_loss.detach()
+        return critic_loss
 
     def _update_actor(self, batch: Batch) -> torch.Tensor:
         set_requires_grad(self._params["critic"], False)  # gradients flow to the action only (detail 5)
