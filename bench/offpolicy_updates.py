@@ -13,6 +13,7 @@ side (`--samples`), so larger batches run fewer updates.
     python bench/offpolicy_updates.py --profile    # + FLOPs, matrix-product time and the GEMM peak
     python bench/offpolicy_updates.py --threads 1 --onednn-baseline   # + bf16 with every product in oneDNN
     python bench/offpolicy_updates.py --threads 1 --torch-ops-baseline   # + bf16 without the fused C kernel
+    python bench/offpolicy_updates.py --threads 1 --autograd-critic-baseline   # + bf16 critic step via autograd
     python bench/offpolicy_updates.py --threads 1 --precisions bf16 --onednn-baseline --mkl-max-rows 100000 \
         --batch-sizes 384 512                                         # the MKL path past its threshold
     python bench/offpolicy_updates.py --threads 1 --products --batch-sizes   # only the per-product times
@@ -62,7 +63,8 @@ def _transitions(n: int, obs_dim: int, act_dim: int, seed: int = 0) -> dict[str,
 def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu", precision: str = "fp32",
                    batch_size: int = 256, cuda_graphs: bool = False, bf16_path: str = "fused") -> Callable[[int], None]:
     """n -> run n of our gradient updates, each on a fresh batch (the runner's exact call). `bf16_path` on the CPU
-    for the whole call: "fused" (the default: MKL products, the C kernel's elementwise passes where it is built),
+    for the whole call: "fused" (the default: MKL products, the C kernel's elementwise passes where it is built,
+    the critic's regression step without autograd), "autograd-critic" (the same, but the critic step through autograd),
     "torch-ops" (MKL products, torch's elementwise ops; rlcore.cpu_bf16.FUSED off) or "onednn" (every product
     through oneDNN; rlcore.cpu_bf16 off)."""
     obs_dim, act_dim = data["obs"].shape[1], data["actions"].shape[1]
@@ -77,12 +79,13 @@ def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu", 
 
     def run(n: int) -> None:
         cpu_bf16.ENABLED = bf16_path != "onednn"  # the sides take turns in one process: each sets its own path
-        cpu_bf16.FUSED = bf16_path == "fused"
+        cpu_bf16.FUSED = bf16_path in ("fused", "autograd-critic")
+        cpu_bf16.DIRECT_REGRESSION = bf16_path == "fused"
         try:
             for _ in range(n):
                 learner.update(replay.sample(batch_size).normalized(learner.normalizer))
         finally:
-            cpu_bf16.ENABLED = cpu_bf16.FUSED = True
+            cpu_bf16.ENABLED = cpu_bf16.FUSED = cpu_bf16.DIRECT_REGRESSION = True
 
     return run
 
@@ -210,6 +213,9 @@ def main() -> None:
                         "with every product through oneDNN (without rlcore.cpu_bf16's MKL path)")
     parser.add_argument("--torch-ops-baseline", action="store_true", help="CPU bf16: also time our bf16 update "
                         "with MKL's products but torch's elementwise ops (without rlcore/cpu_bf16_kernel.c)")
+    parser.add_argument("--autograd-critic-baseline", action="store_true", help="CPU bf16: also time our bf16 "
+                        "update with the critic's regression step through autograd (without rlcore.cpu_bf16."
+                        "q_regression)")
     parser.add_argument("--mkl-max-rows", type=int, default=cpu_bf16.MAX_ROWS, help="largest batch whose bf16 "
                         "products go through MKL (rlcore.cpu_bf16.MAX_ROWS; raise it to time the MKL path on larger "
                         "batches against --onednn-baseline)")
@@ -231,7 +237,7 @@ def main() -> None:
         parser.error(f"--precisions bf16: {args.device} has no native bf16 arithmetic here")
     if args.products and (args.device != "cpu" or not cpu_bf16.available()):
         parser.error("--products times CPU products and needs MKL's bf16 product (rlcore.cpu_bf16)")
-    for flag in ("onednn_baseline", "torch_ops_baseline"):
+    for flag in ("onednn_baseline", "torch_ops_baseline", "autograd_critic_baseline"):
         if getattr(args, flag) and (args.device != "cpu" or "bf16" not in args.precisions):
             parser.error(f"--{flag.replace('_', '-')} compares CPU bf16 paths: needs --device cpu and bf16 in "
                          "--precisions")
@@ -256,6 +262,9 @@ def main() -> None:
                     for p, g in variants}
             if args.torch_ops_baseline:
                 runs["bf16-torch-ops"] = ours_update_fn(algo, data, args.device, "bf16", batch, bf16_path="torch-ops")
+            if args.autograd_critic_baseline:
+                runs["bf16-autograd-critic"] = ours_update_fn(algo, data, args.device, "bf16", batch,
+                                                              bf16_path="autograd-critic")
             if args.onednn_baseline:
                 runs["bf16-onednn"] = ours_update_fn(algo, data, args.device, "bf16", batch, bf16_path="onednn")
             runs["sb3"] = sb3_update_fn(algo, data, args.device, batch)

@@ -15,10 +15,12 @@ the incoming gradient rounded to bf16 for the two products, whose fp32 results a
 the bias gradient is the fp32 column sum. Parameters stay fp32 leaves and get fp32 gradients.
 
 The elementwise work around each product (weight cast, bias, ReLU, the next layer's cast; in the backward the mask,
-the rounding and the bias gradient) runs as one C pass per layer where a C compiler is there
-(rlcore/cpu_bf16_kernel.c: built on first use into the per-user cache folder, `$BOOSTER_CACHE`, else
-`$XDG_CACHE_HOME/booster-soccer-rl`, else `~/.cache/booster-soccer-rl`), and as torch ops otherwise (the same
-arithmetic; `BOOSTER_BF16_KERNEL=off` forces them). Measured: docs/results.md "Fused elementwise work".
+the rounding and the bias gradient) runs as one C pass per layer where a C compiler is there, and a whole network's
+forward or backward is one call from Python (rlcore/cpu_bf16_kernel.c: built on first use into the per-user cache
+folder, `$BOOSTER_CACHE`, else `$XDG_CACHE_HOME/booster-soccer-rl`, else `~/.cache/booster-soccer-rl`); otherwise
+torch ops do it (the same arithmetic; `BOOSTER_BF16_KERNEL=off` forces them). A critic's regression step (forward,
+MSE, backward) is one call per Q network and needs no autograd graph (q_regression). Measured: docs/results.md
+"Fused elementwise work" and "Critic step without autograd".
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 from rlcore.precision import bf16_supported
 
@@ -50,6 +52,11 @@ ENABLED = True
 FUSED = True
 """Switch for A/B measurements of the C kernel (bench/offpolicy_updates.py --torch-ops-baseline) and tests: False
 runs the elementwise work as torch ops even where the kernel is built."""
+
+DIRECT_REGRESSION = True
+"""Switch for A/B measurements (bench/offpolicy_updates.py --autograd-critic-baseline) and tests: False sends the
+critic's regression step through autograd (rlcore.networks.TwinCritic.regression_backward) even where q_regression
+applies."""
 
 KERNEL_SOURCE = Path(__file__).with_name("cpu_bf16_kernel.c")
 
@@ -129,15 +136,13 @@ def _kernel() -> ctypes.CDLL | None:
         warnings.warn(f"bf16: the fused C kernel is unavailable ({exc}); torch ops do its work (same arithmetic, "
                       "slower)", stacklevel=3)
         return None
-    i, p = ctypes.c_int, ctypes.c_void_p
-    lib.bf16_relu_forward.argtypes = [p, i, i, i, p, p, p, p, p, p]
-    lib.bf16_relu_forward.restype = None
-    lib.bf16_relu_backward.argtypes = [p, i, i, i, p, p, p, p, p, p, p, p]
-    lib.bf16_relu_backward.restype = None
-    lib.bf16_relu_q_forward.argtypes = [p, i, i, i, p, p, p, p, p, p, p, p]
-    lib.bf16_relu_q_forward.restype = None
-    lib.bf16_relu_q_backward.argtypes = [p, i, i, i, p, p, p, p, p, p, p, p, p, p, p]
-    lib.bf16_relu_q_backward.restype = None
+    i, p, f = ctypes.c_int, ctypes.c_void_p, ctypes.c_float
+    lib.bf16_net_forward.argtypes = [p, i, i, p, p, p, p, p, p, p, p, p]
+    lib.bf16_net_forward.restype = None
+    lib.bf16_net_backward.argtypes = [p, i, i, p, p, p, p, p, p, p, p, p, p, p, p]
+    lib.bf16_net_backward.restype = None
+    lib.bf16_q_regression.argtypes = [p, i, i, p, p, p, p, p, p, p, f, p, p, p, p, p, p, p, p]
+    lib.bf16_q_regression.restype = None
     _KERNEL = lib
     return lib
 
@@ -242,41 +247,6 @@ def _forward_ops(x_bf16: torch.Tensor, params: tuple[torch.Tensor, ...]) -> tupl
     return out, saved
 
 
-def _forward_fused(lib: ctypes.CDLL, x_bf16: torch.Tensor, params: tuple[torch.Tensor, ...],
-                   head: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """_forward with one C call per layer (rlcore/cpu_bf16_kernel.c); its outputs are allocated here. With `head`
-    (a one-output head's weight (n,) and bias (1,), fp32) the last layer also computes the head: the result is
-    then the head's output (m,)."""
-    saved: list[torch.Tensor] = []
-    n_layers = len(params) // 2
-    m = x_bf16.shape[0]
-    for i in range(n_layers):
-        k = x_bf16.shape[1]
-        weight, bias = _layer_params(params, i, k)
-        n = weight.shape[0]
-        weight_bf16 = torch.empty((n, k), dtype=torch.bfloat16)
-        out = torch.empty((m, n))
-        saved += [x_bf16, weight_bf16, out]
-        if i + 1 == n_layers and head is not None:
-            q = torch.empty(m)
-            lib.bf16_relu_q_forward(_GEMM_ADDRESS, m, n, k, x_bf16.data_ptr(), weight.data_ptr(),
-                                    weight_bf16.data_ptr(), bias.data_ptr(), out.data_ptr(), head[0].data_ptr(),
-                                    head[1].data_ptr(), q.data_ptr())
-            return q, saved
-        next_bf16 = torch.empty((m, n), dtype=torch.bfloat16) if i + 1 < n_layers else None
-        lib.bf16_relu_forward(_GEMM_ADDRESS, m, n, k, x_bf16.data_ptr(), weight.data_ptr(), weight_bf16.data_ptr(),
-                              bias.data_ptr(), out.data_ptr(), _pointer(next_bf16))
-        x_bf16 = next_bf16
-    return out, saved
-
-
-def _forward(x: torch.Tensor, params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The stack's fp32 output, and per layer its bf16 input, bf16 weight and fp32 output (for backward)."""
-    x_bf16 = _bf16_input(x)
-    lib = _fused()
-    return _forward_ops(x_bf16, params) if lib is None else _forward_fused(lib, x_bf16, params)
-
-
 def _backward_ops(grad: torch.Tensor, saved: tuple[torch.Tensor, ...], needs: tuple[bool, ...],
                   grads: list[torch.Tensor | None]) -> torch.Tensor | None:
     """_ReluStack.backward in torch ops around the MKL products: fills `grads`, returns the input gradient."""
@@ -294,32 +264,136 @@ def _backward_ops(grad: torch.Tensor, saved: tuple[torch.Tensor, ...], needs: tu
     return grad
 
 
-def _backward_fused(lib: ctypes.CDLL, grad: torch.Tensor, saved: tuple[torch.Tensor, ...], needs: tuple[bool, ...],
-                    grads: list[torch.Tensor | None], head_weight: torch.Tensor | None = None) -> torch.Tensor | None:
-    """_backward_ops with one C call per layer. With `head_weight` (n,), `grad` is the one-output head's (m,), and
-    the head's weight and bias gradients go to grads[-2:] (the layers' before them)."""
-    n_layers = len(saved) // 3
-    for i in reversed(range(n_layers)):
-        x_bf16, weight_bf16, out = saved[3 * i:3 * i + 3]
-        (m, n), k = out.shape, x_bf16.shape[1]
-        grad_bf16 = torch.empty((m, n), dtype=torch.bfloat16)
-        weight_grad = torch.empty((n, k)) if needs[1 + 2 * i] else None
-        bias_grad = torch.empty(n) if needs[2 + 2 * i] else None
-        input_grad = torch.empty((m, k)) if i > 0 or needs[0] else None
-        layer_grads = (_pointer(weight_grad), _pointer(bias_grad), _pointer(input_grad))
-        if i + 1 == n_layers and head_weight is not None:
-            head_grads = [torch.empty(n) if needs[-2] else None, torch.empty(1) if needs[-1] else None]
-            lib.bf16_relu_q_backward(_GEMM_ADDRESS, m, n, k, grad.data_ptr(), out.data_ptr(), x_bf16.data_ptr(),
-                                     weight_bf16.data_ptr(), head_weight.data_ptr(), grad_bf16.data_ptr(), *layer_grads,
-                                     *(_pointer(t) for t in head_grads))
-            grads[-2] = None if head_grads[0] is None else head_grads[0].view(1, n)
-            grads[-1] = head_grads[1]
-        else:
-            lib.bf16_relu_backward(_GEMM_ADDRESS, m, n, k, grad.data_ptr(), out.data_ptr(), x_bf16.data_ptr(),
-                                   weight_bf16.data_ptr(), grad_bf16.data_ptr(), *layer_grads)
-        grads[2 * i], grads[2 * i + 1] = weight_grad, bias_grad
-        grad = input_grad
-    return grad
+
+MAX_LAYERS = 64
+"""Most hidden layers of a network on the fused path (the C kernel keeps per-layer addresses in arrays this long)."""
+
+
+def _addresses(tensors: list[torch.Tensor | None]) -> ctypes.Array:
+    """A C array of the tensors' data addresses, NULL for None (an output that is not needed)."""
+    return (ctypes.c_void_p * len(tensors))(*(_pointer(t) for t in tensors))
+
+
+class _Net(NamedTuple):
+    """A network as the C kernel takes it, checked (_net): dims = (input width, each layer's width), the layers'
+    weights and biases as contiguous fp32 tensors (the parameters themselves where they already are), and a
+    one-output head's weight (n,) and bias (1,), or None."""
+
+    dims: tuple[int, ...]
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor]
+    head: tuple[torch.Tensor, torch.Tensor] | None
+    c_dims: ctypes.Array
+    c_weights: ctypes.Array
+    c_biases: ctypes.Array
+
+    def saved_sizes(self, m: int) -> tuple[int, int]:
+        """Elements of the forward's bf16 and fp32 blocks on m rows (the layout in rlcore/cpu_bf16_kernel.c)."""
+        widths = self.dims[1:]
+        weights = sum(n * k for n, k in zip(widths, self.dims[:-1], strict=True))
+        return weights + m * sum(widths[:-1]), m * sum(widths)
+
+def _scratch_size(dims: tuple[int, ...], m: int) -> int:
+    """fp32 elements of the backward's scratch on m rows: two gradients as wide as the widest layer but the last,
+    and the bf16 masked gradient of the widest layer in half as many fp32 slots."""
+    widths = dims[1:]
+    return 2 * m * max(widths[:-1], default=0) + (m * max(widths) + 1) // 2
+
+
+def _c_dims(dims: tuple[int, ...]) -> ctypes.Array:
+    return (ctypes.c_int * len(dims))(*dims)
+
+
+_NETS: dict[tuple, _Net] = {}
+"""Checked networks by the signature of their parameters (_net); at most _NETS_KEPT, then started afresh."""
+_NETS_KEPT = 256
+
+
+def _net(params: tuple[torch.Tensor, ...], k: int, head: bool) -> _Net:
+    """The layers params[:2L] (weight, bias per layer) on inputs of width k, and with `head` the one-output head
+    params[-2:] (weight (1, n), bias (1,)), checked for the C kernel.
+
+    Checking and the address arrays cost ~25 us a call, ~10 calls per update. So a network whose operands are its
+    parameters themselves (contiguous fp32 CPU tensors, no copies) is kept, keyed by every parameter's address,
+    dtype, device, shape and strides: a key that matches describes the same memory laid out the same way, so the
+    kept addresses are still the operands' (an update changes values in place, never addresses).
+    """
+    key = (k, head, *((p.data_ptr(), p.dtype, p.device, p.shape, p.stride()) for p in params))
+    net = _NETS.get(key)
+    if net is None:
+        net = _checked_net(params, k, head)
+        operands = [t for pair in zip(net.weights, net.biases, strict=True) for t in pair] + list(net.head or ())
+        if [t.data_ptr() for t in operands] == [p.data_ptr() for p in params]:  # no operand is a copy
+            if len(_NETS) >= _NETS_KEPT:
+                _NETS.clear()
+            _NETS[key] = net
+    return net
+
+
+def _checked_net(params: tuple[torch.Tensor, ...], k: int, head: bool) -> _Net:
+    """_net without the cache."""
+    n_layers = len(params) // 2 - int(head)
+    if not 0 < n_layers <= MAX_LAYERS:
+        raise ValueError(f"bf16 fused path: {n_layers} hidden layers, expected 1 to {MAX_LAYERS}")
+    dims, weights, biases = [k], [], []
+    for i in range(n_layers):
+        weight, bias = _layer_params(params, i, dims[-1])
+        weights.append(weight)
+        biases.append(bias)
+        dims.append(weight.shape[0])
+    head_operands = None
+    if head:
+        weight, bias = _fp32_operand(params[-2], 2), _fp32_operand(params[-1], 1)
+        if tuple(weight.shape) != (1, dims[-1]) or bias.shape[0] != 1:
+            raise ValueError(f"bf16 Q head must have one output on the last layer's {dims[-1]} features, got weight "
+                             f"{tuple(weight.shape)}, bias {tuple(bias.shape)}")
+        head_operands = (weight.detach().view(-1), bias.detach())
+    return _Net(tuple(dims), weights, biases, head_operands, _c_dims(tuple(dims)), _addresses(weights),
+                _addresses(biases))
+
+
+def _forward_fused(lib: ctypes.CDLL, x_bf16: torch.Tensor, params: tuple[torch.Tensor, ...],
+                   head: bool = False) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], _Net]:
+    """The network's output in one C call (rlcore/cpu_bf16_kernel.c): the last layer's (m, n) fp32 output, or with
+    `head` the head's (m,); what its backward reads, (x_bf16, the bf16 block, the fp32 block); and the checked
+    network. Without a head the output is a view of the fp32 block, so an in-place change to it is caught by
+    autograd as a change to a saved tensor."""
+    net = _net(params, x_bf16.shape[1], head)
+    m = x_bf16.shape[0]
+    n_bf16, n_f32 = net.saved_sizes(m)
+    saved_bf16 = torch.empty(n_bf16, dtype=torch.bfloat16)
+    saved_f32 = torch.empty(n_f32)
+    q = torch.empty(m) if head else None
+    head_weight, head_bias = net.head if head else (None, None)
+    lib.bf16_net_forward(_GEMM_ADDRESS, m, len(net.weights), net.c_dims, x_bf16.data_ptr(), net.c_weights,
+                         net.c_biases, _pointer(head_weight), _pointer(head_bias),
+                         saved_bf16.data_ptr(), saved_f32.data_ptr(), _pointer(q))
+    out = q if head else saved_f32[n_f32 - m * net.dims[-1]:].view(m, net.dims[-1])
+    return out, (x_bf16, saved_bf16, saved_f32), net
+
+
+def _backward_fused(lib: ctypes.CDLL, grad: torch.Tensor, saved: tuple[torch.Tensor, ...], dims: tuple[int, ...],
+                    head_weight: torch.Tensor | None, needs: tuple[bool, ...]
+                    ) -> tuple[torch.Tensor | None, list[torch.Tensor | None]]:
+    """The backward of _forward_fused in one C call, from the output's gradient (m, n), or the head's (m,) with
+    `head_weight` (n,): the input gradient and the parameters' gradients in parameter order (the layers' weight and
+    bias, then the head's weight (1, n) and bias (1,)), each None where `needs` (autograd's needs_input_grad: the
+    input, then each parameter) does not ask for it."""
+    x_bf16, saved_bf16, saved_f32 = saved
+    m, n_layers = x_bf16.shape[0], len(dims) - 1
+    weight_grads = [torch.empty(dims[i + 1], dims[i]) if needs[1 + 2 * i] else None for i in range(n_layers)]
+    bias_grads = [torch.empty(dims[i + 1]) if needs[2 + 2 * i] else None for i in range(n_layers)]
+    head_grads = [None, None]
+    if head_weight is not None:
+        head_grads = [torch.empty(1, dims[-1]) if needs[-2] else None, torch.empty(1) if needs[-1] else None]
+    input_grad = torch.empty(m, dims[0]) if needs[0] else None
+    scratch = torch.empty(_scratch_size(dims, m))
+    lib.bf16_net_backward(_GEMM_ADDRESS, m, n_layers, _c_dims(dims), grad.data_ptr(), _pointer(head_weight),
+                          x_bf16.data_ptr(), saved_bf16.data_ptr(), saved_f32.data_ptr(), _addresses(weight_grads),
+                          _addresses(bias_grads), *(_pointer(t) for t in head_grads), _pointer(input_grad),
+                          scratch.data_ptr())
+    grads = [g for pair in zip(weight_grads, bias_grads, strict=True) for g in pair]
+    return input_grad, grads + head_grads if head_weight is not None else grads
 
 
 class _ReluStack(torch.autograd.Function):
@@ -327,7 +401,13 @@ class _ReluStack(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
-        out, saved = _forward(x, params)
+        x_bf16, lib = _bf16_input(x), _fused()
+        if lib is None:
+            out, saved = _forward_ops(x_bf16, params)
+            ctx.dims = None
+        else:
+            out, saved, net = _forward_fused(lib, x_bf16, params)
+            ctx.dims = net.dims
         ctx.save_for_backward(*saved)
         ctx.input_dtype = x.dtype
         return out
@@ -335,16 +415,27 @@ class _ReluStack(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         saved = ctx.saved_tensors
-        grads: list[torch.Tensor | None] = [None] * (2 * (len(saved) // 3))
         grad = _checked(grad.float().contiguous(), torch.float32)
-        if grad.shape != saved[-1].shape:
-            raise ValueError(f"bf16 stack: gradient {tuple(grad.shape)} for an output {tuple(saved[-1].shape)}")
-        lib = _fused()
-        if lib is None:
+        expected = tuple(saved[-1].shape) if ctx.dims is None else (saved[0].shape[0], ctx.dims[-1])
+        if tuple(grad.shape) != expected:
+            raise ValueError(f"bf16 stack: gradient {tuple(grad.shape)} for an output {expected}")
+        if ctx.dims is None:
+            grads: list[torch.Tensor | None] = [None] * (2 * (len(saved) // 3))
             input_grad = _backward_ops(grad, saved, ctx.needs_input_grad, grads)
         else:
-            input_grad = _backward_fused(lib, grad, saved, ctx.needs_input_grad, grads)
+            input_grad, grads = _backward_fused(_kernel(), grad, saved, ctx.dims, None, ctx.needs_input_grad)
         return (None if input_grad is None else input_grad.to(ctx.input_dtype), *grads)
+
+
+def _layer_tensors(layers: tuple[torch.nn.Linear, ...]) -> tuple[torch.Tensor, ...]:
+    """Each layer's weight and bias, read from the module's parameter table (an attribute read goes through
+    nn.Module.__getattr__, ~1 us each)."""
+    return tuple(layer._parameters[name] for layer in layers for name in ("weight", "bias"))
+
+
+def _records(x: torch.Tensor, params: tuple[torch.Tensor, ...]) -> bool:
+    """True when autograd has work to record: grad mode on and the input or a parameter requires a gradient."""
+    return torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params))
 
 
 def relu_stack(x: torch.Tensor, layers: tuple[torch.nn.Linear, ...]) -> torch.Tensor:
@@ -353,11 +444,11 @@ def relu_stack(x: torch.Tensor, layers: tuple[torch.nn.Linear, ...]) -> torch.Te
     Callers check `usable(x)` first. Without autograd work to record (no_grad, or nothing requires a gradient)
     the layers run directly, saving nothing.
     """
-    params = tuple(t for layer in layers for t in (layer.weight, layer.bias))
-    if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
+    params = _layer_tensors(layers)
+    if _records(x, params):
         return _ReluStack.apply(x, *params)
-    with torch.no_grad():
-        return _forward(x, params)[0]
+    x_bf16, lib = _bf16_input(x), _fused()
+    return _forward_ops(x_bf16, params)[0] if lib is None else _forward_fused(lib, x_bf16, params)[0]
 
 
 class _ReluStackQ(torch.autograd.Function):
@@ -366,33 +457,20 @@ class _ReluStackQ(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
-        q, saved, head_weight = _q_forward(x, params)
-        ctx.save_for_backward(*saved, head_weight)
+        q, saved, net = _forward_fused(_kernel(), _bf16_input(x), params, head=True)
+        ctx.save_for_backward(*saved, net.head[0])
+        ctx.dims = net.dims
         ctx.input_dtype = x.dtype
         return q
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         *saved, head_weight = ctx.saved_tensors
-        grads: list[torch.Tensor | None] = [None] * (2 * (len(saved) // 3) + 2)
         grad = _checked(grad.float().contiguous(), torch.float32, dim=1)
-        if grad.shape[0] != saved[-1].shape[0]:
-            raise ValueError(f"bf16 Q network: gradient {tuple(grad.shape)} for {saved[-1].shape[0]} rows")
-        input_grad = _backward_fused(_kernel(), grad, tuple(saved), ctx.needs_input_grad, grads, head_weight)
+        if grad.shape[0] != saved[0].shape[0]:
+            raise ValueError(f"bf16 Q network: gradient {tuple(grad.shape)} for {saved[0].shape[0]} rows")
+        input_grad, grads = _backward_fused(_kernel(), grad, tuple(saved), ctx.dims, head_weight, ctx.needs_input_grad)
         return (None if input_grad is None else input_grad.to(ctx.input_dtype), *grads)
-
-
-def _q_forward(x: torch.Tensor, params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, list[torch.Tensor],
-                                                                          torch.Tensor]:
-    """q (m,) of the layers params[:-2] and the one-output head params[-2:] (weight (1, n), bias (1,)) through the
-    fused kernel, the layers' saved tensors, and the head's weight as a contiguous fp32 (n,) tensor; checked."""
-    weight, bias = _fp32_operand(params[-2], 2), _fp32_operand(params[-1], 1)
-    if weight.shape[0] != 1 or bias.shape[0] != 1:
-        raise ValueError(f"bf16 Q head must have one output, got weight {tuple(weight.shape)}, bias "
-                         f"{tuple(bias.shape)}")
-    head_weight = weight.detach().view(-1)
-    q, saved = _forward_fused(_kernel(), _bf16_input(x), params[:-2], (head_weight, bias))
-    return q, saved, head_weight
 
 
 def q_regression(x: torch.Tensor, nets: tuple[tuple[tuple[torch.nn.Linear, ...], torch.nn.Linear], ...],
@@ -400,32 +478,35 @@ def q_regression(x: torch.Tensor, nets: tuple[tuple[tuple[torch.nn.Linear, ...],
     """The critic loss weight * sum over `nets` of MSE(q(x), target), its gradient accumulated into each parameter
     that requires one, without an autograd graph; returns the loss.
 
-    Each net is (hidden layers, one-output head) through the fused kernel, as relu_q. The gradient of the loss with
-    respect to each q is MSE's, (q - target) * (2 / B) * weight, in the order torch's mse_loss backward computes it,
-    and goes straight into the layers' backward passes: the gradients are bitwise those of `loss.backward()` on
-    relu_q's outputs, without the graph's bookkeeping, the loss's backward ops or the engine (~1 ms of a ~5 ms
-    TD3 update at batch 256 on this project's CPU; docs/results.md "Critic step without autograd"). Callers check
-    `q_usable(x, head)` for every head first.
+    Each net is (hidden layers, one-output head), as relu_q, and takes one C call: the forward, the loss, and the
+    backward from MSE's gradient (q - target) * (2 / B) * weight, computed as torch's mse_loss backward computes it.
+    So the gradients are bitwise those of `loss.backward()` on relu_q's outputs, without the graph, the loss's ops
+    and the engine (docs/results.md "Critic step without autograd"); the loss is summed in double (within fp32
+    rounding of torch's). Callers check `q_usable(x, head)` for every head first.
     """
     _checked(target, torch.float32, dim=1)
     if target.shape[0] != x.shape[0]:
         raise ValueError(f"bf16 Q regression: target {tuple(target.shape)} for {x.shape[0]} rows")
-    lib = _kernel()
-    loss = None
-    with torch.no_grad():
-        for layers, head in nets:
-            params = tuple(t for layer in layers for t in (layer.weight, layer.bias)) + (head.weight, head.bias)
-            q, saved, head_weight = _q_forward(x, params)
-            term = F.mse_loss(q, target)
-            loss = term if loss is None else loss + term
-            grad_q = (q - target).mul_(2.0 / q.shape[0]).mul_(weight)
-            grads: list[torch.Tensor | None] = [None] * len(params)
-            _backward_fused(lib, grad_q, tuple(saved), (False, *(p.requires_grad for p in params)), grads,
-                            head_weight)
-            for param, grad in zip(params, grads, strict=True):
-                if grad is not None:
-                    param.grad = grad if param.grad is None else param.grad.add_(grad)
-        return loss * weight
+    x_bf16, lib = _bf16_input(x), _kernel()
+    m = x_bf16.shape[0]
+    losses = torch.empty(len(nets))
+    for j, (layers, head) in enumerate(nets):
+        params = _layer_tensors((*layers, head))
+        net = _net(params, x_bf16.shape[1], head=True)
+        n_bf16, n_f32 = net.saved_sizes(m)
+        saved_bf16, saved_f32 = torch.empty(n_bf16, dtype=torch.bfloat16), torch.empty(n_f32)
+        scratch = torch.empty(_scratch_size(net.dims, m) + 2 * m)  # + q and its gradient
+        grads = [torch.empty(p.shape) if p.requires_grad else None for p in params]
+        lib.bf16_q_regression(_GEMM_ADDRESS, m, len(net.weights), net.c_dims, x_bf16.data_ptr(), net.c_weights,
+                              net.c_biases, net.head[0].data_ptr(),
+                              net.head[1].data_ptr(), target.data_ptr(), weight, saved_bf16.data_ptr(),
+                              saved_f32.data_ptr(), scratch.data_ptr(), _addresses(grads[0:-2:2]),
+                              _addresses(grads[1:-2:2]), _pointer(grads[-2]), _pointer(grads[-1]),
+                              losses[j].data_ptr())
+        for param, grad in zip(params, grads, strict=True):
+            if grad is not None:
+                param.grad = grad if param.grad is None else param.grad.add_(grad)
+    return losses.sum().mul_(weight)
 
 
 def q_usable(x: torch.Tensor, head: torch.nn.Linear) -> bool:
@@ -437,8 +518,7 @@ def q_usable(x: torch.Tensor, head: torch.nn.Linear) -> bool:
 def relu_q(x: torch.Tensor, layers: tuple[torch.nn.Linear, ...], head: torch.nn.Linear) -> torch.Tensor:
     """head(ReLU stack(x)) squeezed to (B,) fp32 through the fused kernel: relu_stack's arithmetic, then the head in
     fp32 summed row by row. Callers check `q_usable(x, head)` first."""
-    params = tuple(t for layer in layers for t in (layer.weight, layer.bias)) + (head.weight, head.bias)
-    if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
+    params = _layer_tensors((*layers, head))
+    if _records(x, params):
         return _ReluStackQ.apply(x, *params)
-    with torch.no_grad():
-        return _q_forward(x, params)[0]
+    return _forward_fused(_kernel(), _bf16_input(x), params, head=True)[0]

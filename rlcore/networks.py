@@ -230,8 +230,8 @@ class TwinCritic(nn.Module):
         """
         x = torch.cat([obs, action], dim=-1).to(dtype)
         heads = (self.qf0[-1], self.qf1[-1])
-        if (dtype == torch.bfloat16 and self._activation is F.relu and cpu_bf16.q_usable(x, heads[0])
-                and cpu_bf16.q_usable(x, heads[1])):
+        if (dtype == torch.bfloat16 and self._activation is F.relu and cpu_bf16.DIRECT_REGRESSION
+                and cpu_bf16.q_usable(x, heads[0]) and cpu_bf16.q_usable(x, heads[1])):
             return cpu_bf16.q_regression(x, tuple(zip(self._hidden, heads, strict=True)), target, weight)
         loss = weight * (F.mse_loss(self._q(0, x, dtype), target) + F.mse_loss(self._q(1, x, dtype), target))
         loss.backward()
