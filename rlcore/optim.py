@@ -47,12 +47,34 @@ def adam_step(optimizer: torch.optim.Adam) -> None:
         optimizer.step()
         return
     steps = [s["step"] for s in states]
-    torch._foreach_add_(steps, 1)
+    if len(params) == len(group["params"]):
+        _counters(states, steps).add_(1)
+        steps = [s["step"] for s in states]  # the views, where the counters were linked just now
+    else:
+        torch._foreach_add_(steps, 1)
     beta1, beta2 = group["betas"]
     torch._fused_adam_(params, [p.grad for p in params], [s["exp_avg"] for s in states],
                        [s["exp_avg_sq"] for s in states], [], steps, amsgrad=False, lr=group["lr"], beta1=beta1,
                        beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
                        grad_scale=None, found_inf=None)
+
+
+def _counters(states: list[dict], steps: list[torch.Tensor]) -> torch.Tensor:
+    """One tensor whose elements are the states' step counters, each state's "step" a 0-dim view of its element.
+
+    `torch._foreach_add_(steps, 1)` on a CPU costs ~3.5 us per tensor (43 us for a twin critic's 12), one add on
+    the shared tensor ~2 us. The views behave as the separate counters did everywhere (step(), a frozen parameter's
+    counter left alone, state_dict and its load), so only this fast path knows about the sharing. The counters are
+    made views on first use, with their values; a state replaced since (a load) is linked again.
+    """
+    base = steps[0]._base
+    if (base is not None and base.dim() == 1 and base.shape[0] == len(steps)
+            and all(t._base is base and t.storage_offset() == i for i, t in enumerate(steps))):
+        return base
+    base = torch.stack([t.detach().reshape(()) for t in steps])
+    for i, state in enumerate(states):
+        state["step"] = base[i]
+    return base
 
 
 def clear_grads(optimizer: torch.optim.Optimizer) -> None:
