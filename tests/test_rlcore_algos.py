@@ -212,6 +212,35 @@ def test_squashed_log_prob_matches_change_of_variables() -> None:
     assert torch.trapezoid(density, a.squeeze(-1)).item() == pytest.approx(1.0, abs=1e-4)
 
 
+def test_squashed_sample_node_has_the_recorded_ops_values_and_their_gradients() -> None:
+    """squashed_sample's one autograd node: the same values as the plain ops on the same noise (bitwise, with or
+    without a gradient to record), and its hand-written backward equal to autograd's chain rule (float64
+    gradcheck against finite differences; float32 against autograd through the recorded ops)."""
+    from rlcore.networks import _SquashedSample, squashed_sample
+
+    torch.manual_seed(0)
+    mean = torch.randn(64, 5, requires_grad=True)
+    log_std = (torch.rand(64, 5) * 4 - 3).requires_grad_(True)
+    torch.manual_seed(1)
+    action, log_prob = squashed_sample(mean, log_std)
+    torch.manual_seed(1)
+    noise = torch.randn_like(mean)
+    u = mean + log_std.exp() * noise  # the ops as recorded before the node existed
+    ref_action, ref_log_prob = torch.tanh(u), squashed_log_prob(u, mean, log_std)
+    assert torch.equal(action, ref_action) and torch.equal(log_prob, ref_log_prob)
+    with torch.no_grad():
+        torch.manual_seed(1)
+        assert all(torch.equal(a, b) for a, b in zip(squashed_sample(mean, log_std), (action, log_prob), strict=True))
+    grad_a, grad_lp = torch.randn(64, 5), torch.randn(64)
+    got = torch.autograd.grad((action, log_prob), (mean, log_std), (grad_a, grad_lp))
+    want = torch.autograd.grad((ref_action, ref_log_prob), (mean, log_std), (grad_a, grad_lp))
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+    inputs = (mean.detach().double().requires_grad_(True), log_std.detach().double().requires_grad_(True),
+              noise.double())
+    assert torch.autograd.gradcheck(_SquashedSample.apply, inputs)
+
+
 def test_sac_target_subtracts_entropy_term() -> None:
     sac = build_algorithm("sac", OBS, LOW, HIGH, SACConfig(net=SMALL, gamma=0.5))
     sac.critic_target = _ConstQ(3.0, 5.0)
@@ -460,5 +489,30 @@ def test_lean_adam_step_is_bitwise_optimizer_step() -> None:
             assert all(p.grad is None for p in model.parameters())
         moments = [t for s in optimizer.state.values() for t in (s["exp_avg"], s["exp_avg_sq"], s["step"])]
         return [p.detach().clone() for p in model.parameters()] + moments
+
+    assert all(torch.equal(a, b) for a, b in zip(train(True), train(False), strict=True))
+
+
+def test_lean_adam_shared_counters_survive_step_and_a_checkpoint_round_trip(tmp_path) -> None:
+    """adam_step keeps the step counters as views of one tensor; Adam.step() between its calls and a state_dict
+    saved and loaded (weights only) in the middle give the same bits as Adam.step() throughout."""
+    from rlcore.optim import adam_step, make_adam
+
+    def train(lean: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+        optimizer = make_adam(model.parameters(), 1e-2, torch.device("cpu"))
+        for i in range(8):
+            model(torch.randn(16, 3)).square().mean().backward()
+            adam_step(optimizer) if lean and i not in (3, 6) else optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if i == 4:
+                torch.save(optimizer.state_dict(), tmp_path / "opt.pt")
+                optimizer = make_adam(model.parameters(), 1e-2, torch.device("cpu"))
+                optimizer.load_state_dict(torch.load(tmp_path / "opt.pt", weights_only=True))
+        steps = [s["step"] for s in optimizer.state.values()]
+        assert all(float(t) == 8 for t in steps)
+        return [p.detach().clone() for p in model.parameters()] + [
+            t for s in optimizer.state.values() for t in (s["exp_avg"], s["exp_avg_sq"])]
 
     assert all(torch.equal(a, b) for a, b in zip(train(True), train(False), strict=True))
