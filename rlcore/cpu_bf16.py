@@ -232,7 +232,8 @@ def _layer_params(params: tuple[torch.Tensor, ...], i: int, k: int) -> tuple[tor
 
 
 def _forward_ops(x_bf16: torch.Tensor, params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """_forward in torch ops around the MKL products."""
+    """The stack's fp32 output in torch ops around the MKL products, and per layer its bf16 input, bf16 weight and
+    fp32 output (what _backward_ops reads)."""
     saved: list[torch.Tensor] = []
     n_layers = len(params) // 2
     for i in range(n_layers):
@@ -264,9 +265,9 @@ def _backward_ops(grad: torch.Tensor, saved: tuple[torch.Tensor, ...], needs: tu
     return grad
 
 
-
 MAX_LAYERS = 64
-"""Most hidden layers of a network on the fused path (the C kernel keeps per-layer addresses in arrays this long)."""
+"""Most hidden layers of a network on the fused path (MAX_LAYERS in rlcore/cpu_bf16_kernel.c: its per-layer
+address arrays are this long)."""
 
 
 def _addresses(tensors: list[torch.Tensor | None]) -> ctypes.Array:
@@ -292,6 +293,7 @@ class _Net(NamedTuple):
         widths = self.dims[1:]
         weights = sum(n * k for n, k in zip(widths, self.dims[:-1], strict=True))
         return weights + m * sum(widths[:-1]), m * sum(widths)
+
 
 def _scratch_size(dims: tuple[int, ...], m: int) -> int:
     """fp32 elements of the backward's scratch on m rows: two gradients as wide as the widest layer but the last,
@@ -372,7 +374,7 @@ def _forward_fused(lib: ctypes.CDLL, x_bf16: torch.Tensor, params: tuple[torch.T
     return out, (x_bf16, saved_bf16, saved_f32), net
 
 
-def _backward_fused(lib: ctypes.CDLL, grad: torch.Tensor, saved: tuple[torch.Tensor, ...], dims: tuple[int, ...],
+def _backward_fused(lib: ctypes.CDLL, grad: torch.Tensor, saved: tuple[torch.Tensor, ...], net: _Net,
                     head_weight: torch.Tensor | None, needs: tuple[bool, ...]
                     ) -> tuple[torch.Tensor | None, list[torch.Tensor | None]]:
     """The backward of _forward_fused in one C call, from the output's gradient (m, n), or the head's (m,) with
@@ -380,6 +382,7 @@ def _backward_fused(lib: ctypes.CDLL, grad: torch.Tensor, saved: tuple[torch.Ten
     bias, then the head's weight (1, n) and bias (1,)), each None where `needs` (autograd's needs_input_grad: the
     input, then each parameter) does not ask for it."""
     x_bf16, saved_bf16, saved_f32 = saved
+    dims = net.dims
     m, n_layers = x_bf16.shape[0], len(dims) - 1
     weight_grads = [torch.empty(dims[i + 1], dims[i]) if needs[1 + 2 * i] else None for i in range(n_layers)]
     bias_grads = [torch.empty(dims[i + 1]) if needs[2 + 2 * i] else None for i in range(n_layers)]
@@ -388,7 +391,7 @@ def _backward_fused(lib: ctypes.CDLL, grad: torch.Tensor, saved: tuple[torch.Ten
         head_grads = [torch.empty(1, dims[-1]) if needs[-2] else None, torch.empty(1) if needs[-1] else None]
     input_grad = torch.empty(m, dims[0]) if needs[0] else None
     scratch = torch.empty(_scratch_size(dims, m))
-    lib.bf16_net_backward(_GEMM_ADDRESS, m, n_layers, _c_dims(dims), grad.data_ptr(), _pointer(head_weight),
+    lib.bf16_net_backward(_GEMM_ADDRESS, m, n_layers, net.c_dims, grad.data_ptr(), _pointer(head_weight),
                           x_bf16.data_ptr(), saved_bf16.data_ptr(), saved_f32.data_ptr(), _addresses(weight_grads),
                           _addresses(bias_grads), *(_pointer(t) for t in head_grads), _pointer(input_grad),
                           scratch.data_ptr())
@@ -404,10 +407,9 @@ class _ReluStack(torch.autograd.Function):
         x_bf16, lib = _bf16_input(x), _fused()
         if lib is None:
             out, saved = _forward_ops(x_bf16, params)
-            ctx.dims = None
+            ctx.net = None
         else:
-            out, saved, net = _forward_fused(lib, x_bf16, params)
-            ctx.dims = net.dims
+            out, saved, ctx.net = _forward_fused(lib, x_bf16, params)
         ctx.save_for_backward(*saved)
         ctx.input_dtype = x.dtype
         return out
@@ -416,14 +418,14 @@ class _ReluStack(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         saved = ctx.saved_tensors
         grad = _checked(grad.float().contiguous(), torch.float32)
-        expected = tuple(saved[-1].shape) if ctx.dims is None else (saved[0].shape[0], ctx.dims[-1])
+        expected = tuple(saved[-1].shape) if ctx.net is None else (saved[0].shape[0], ctx.net.dims[-1])
         if tuple(grad.shape) != expected:
             raise ValueError(f"bf16 stack: gradient {tuple(grad.shape)} for an output {expected}")
-        if ctx.dims is None:
+        if ctx.net is None:
             grads: list[torch.Tensor | None] = [None] * (2 * (len(saved) // 3))
             input_grad = _backward_ops(grad, saved, ctx.needs_input_grad, grads)
         else:
-            input_grad, grads = _backward_fused(_kernel(), grad, saved, ctx.dims, None, ctx.needs_input_grad)
+            input_grad, grads = _backward_fused(_kernel(), grad, saved, ctx.net, None, ctx.needs_input_grad)
         return (None if input_grad is None else input_grad.to(ctx.input_dtype), *grads)
 
 
@@ -459,7 +461,7 @@ class _ReluStackQ(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
         q, saved, net = _forward_fused(_kernel(), _bf16_input(x), params, head=True)
         ctx.save_for_backward(*saved, net.head[0])
-        ctx.dims = net.dims
+        ctx.net = net
         ctx.input_dtype = x.dtype
         return q
 
@@ -469,7 +471,7 @@ class _ReluStackQ(torch.autograd.Function):
         grad = _checked(grad.float().contiguous(), torch.float32, dim=1)
         if grad.shape[0] != saved[0].shape[0]:
             raise ValueError(f"bf16 Q network: gradient {tuple(grad.shape)} for {saved[0].shape[0]} rows")
-        input_grad, grads = _backward_fused(_kernel(), grad, tuple(saved), ctx.dims, head_weight, ctx.needs_input_grad)
+        input_grad, grads = _backward_fused(_kernel(), grad, tuple(saved), ctx.net, head_weight, ctx.needs_input_grad)
         return (None if input_grad is None else input_grad.to(ctx.input_dtype), *grads)
 
 
@@ -498,8 +500,8 @@ def q_regression(x: torch.Tensor, nets: tuple[tuple[tuple[torch.nn.Linear, ...],
         scratch = torch.empty(_scratch_size(net.dims, m) + 2 * m)  # + q and its gradient
         grads = [torch.empty(p.shape) if p.requires_grad else None for p in params]
         lib.bf16_q_regression(_GEMM_ADDRESS, m, len(net.weights), net.c_dims, x_bf16.data_ptr(), net.c_weights,
-                              net.c_biases, net.head[0].data_ptr(),
-                              net.head[1].data_ptr(), target.data_ptr(), weight, saved_bf16.data_ptr(),
+                              net.c_biases, net.head[0].data_ptr(), net.head[1].data_ptr(), target.data_ptr(),
+                              weight, saved_bf16.data_ptr(),
                               saved_f32.data_ptr(), scratch.data_ptr(), _addresses(grads[0:-2:2]),
                               _addresses(grads[1:-2:2]), _pointer(grads[-2]), _pointer(grads[-1]),
                               losses[j].data_ptr())

@@ -22,6 +22,7 @@ typedef void (*gemm_bf16_t)(int layout, int trans_a, int trans_b, int m, int n, 
                             int lda, const bf16 *b, int ldb, float beta, float *c, int ldc);
 enum { ROW_MAJOR = 101, COL_MAJOR = 102, NO_TRANS = 111, TRANS = 112 };
 enum { LANES = 16 }; /* fp32 values in one AVX-512 register */
+enum { MAX_LAYERS = 64 }; /* layers of one network (rlcore/cpu_bf16.py MAX_LAYERS refuses more) */
 
 static inline bf16 round_bf16(float value) {
     uint32_t bits;
@@ -204,8 +205,8 @@ void bf16_net_backward(void *gemm, int m, int layers, const int *dims, const flo
     long hidden = widest(layers, dims, 0, layers - 1);
     float *buffers[2] = {scratch, scratch + (long)m * hidden};
     bf16 *grad_bf16 = (bf16 *)(scratch + 2L * m * hidden);
-    const bf16 *weight_bf16[64], *inputs[64];
-    const float *outs[64];
+    const bf16 *weight_bf16[MAX_LAYERS], *inputs[MAX_LAYERS];
+    const float *outs[MAX_LAYERS];
     const bf16 *w = saved_bf16, *next = saved_bf16;
     const float *out = saved_f32;
     for (int i = 0; i < layers; i++) next += (long)dims[i + 1] * dims[i];

@@ -179,7 +179,7 @@ def squashed_sample(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Te
     e.g. SAC's anchor on tanh(mean), run the network once).
 
     With a gradient to record, one autograd node with a hand-written backward (_SquashedSample) replaces the ~20
-    recorded ops and their ~25 backward ops: ~0.2 ms of a ~5 ms SAC update at batch 256 on this project's CPU
+    recorded ops and their ~25 backward ops: ~0.2 ms of a ~6 ms SAC update at batch 256 on this project's CPU
     (docs/results.md "Critic step without autograd"). The forward's values are the same ops either way.
     """
     noise = torch.randn_like(mean)
