@@ -12,6 +12,7 @@ side (`--samples`), so larger batches run fewer updates.
     python bench/offpolicy_updates.py --algos sac td3 --batch-sizes 256 2048 8192 --threads 1
     python bench/offpolicy_updates.py --profile    # + FLOPs, matrix-product time and the GEMM peak
     python bench/offpolicy_updates.py --threads 1 --onednn-baseline   # + bf16 with every product in oneDNN
+    python bench/offpolicy_updates.py --threads 1 --mkl-baseline   # + bf16 through MKL even where it measures slow
     python bench/offpolicy_updates.py --threads 1 --torch-ops-baseline   # + bf16 without the fused C kernel
     python bench/offpolicy_updates.py --threads 1 --autograd-critic-baseline   # + bf16 critic step via autograd
     python bench/offpolicy_updates.py --threads 1 --precisions bf16 --onednn-baseline --mkl-max-rows 100000 \
@@ -64,9 +65,10 @@ def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu", 
                    batch_size: int = 256, cuda_graphs: bool = False, bf16_path: str = "fused") -> Callable[[int], None]:
     """n -> run n of our gradient updates, each on a fresh batch (the runner's exact call). `bf16_path` on the CPU
     for the whole call: "fused" (the default: MKL products, the C kernel's elementwise passes where it is built,
-    the critic's regression step without autograd), "autograd-critic" (the same, but the critic step through autograd),
-    "torch-ops" (MKL products, torch's elementwise ops; rlcore.cpu_bf16.FUSED off) or "onednn" (every product
-    through oneDNN; rlcore.cpu_bf16 off)."""
+    the critic's regression step without autograd, where MKL measures fast: rlcore.cpu_bf16.mkl_measured_fast),
+    "mkl" (the same, taken even where MKL measures slow), "autograd-critic" (as "mkl", but the critic step through
+    autograd), "torch-ops" (MKL products, torch's elementwise ops; rlcore.cpu_bf16.FUSED off) or "onednn" (every
+    product through oneDNN; rlcore.cpu_bf16 off)."""
     obs_dim, act_dim = data["obs"].shape[1], data["actions"].shape[1]
     buffer = BufferConfig(buffer_size=len(data["obs"]), batch_size=batch_size)
     net = NetConfig(net_arch=(256, 256))
@@ -78,14 +80,17 @@ def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu", 
     replay.add(*(torch.as_tensor(data[k]) for k in ("obs", "actions", "rewards", "next_obs", "terminated")))
 
     def run(n: int) -> None:
-        cpu_bf16.ENABLED = bf16_path != "onednn"  # the sides take turns in one process: each sets its own path
-        cpu_bf16.FUSED = bf16_path in ("fused", "autograd-critic")
-        cpu_bf16.DIRECT_REGRESSION = bf16_path == "fused"
+        measured = cpu_bf16.mkl_measured_fast()  # the sides take turns in one process: each sets its own path
+        cpu_bf16.ENABLED = bf16_path != "onednn"
+        cpu_bf16.MKL_FAST = measured if bf16_path == "fused" else True
+        cpu_bf16.FUSED = bf16_path in ("fused", "mkl", "autograd-critic")
+        cpu_bf16.DIRECT_REGRESSION = bf16_path in ("fused", "mkl")
         try:
             for _ in range(n):
                 learner.update(replay.sample(batch_size).normalized(learner.normalizer))
         finally:
             cpu_bf16.ENABLED = cpu_bf16.FUSED = cpu_bf16.DIRECT_REGRESSION = True
+            cpu_bf16.MKL_FAST = measured
 
     return run
 
@@ -211,6 +216,8 @@ def main() -> None:
                         "per call at batches of 8-2048 rows: fp32, bf16 through oneDNN, bf16 through MKL")
     parser.add_argument("--onednn-baseline", action="store_true", help="CPU bf16: also time our bf16 update "
                         "with every product through oneDNN (without rlcore.cpu_bf16's MKL path)")
+    parser.add_argument("--mkl-baseline", action="store_true", help="CPU bf16: also time our bf16 update "
+                        "through MKL's products even where they measure slower than oneDNN's (an AMD CPU)")
     parser.add_argument("--torch-ops-baseline", action="store_true", help="CPU bf16: also time our bf16 update "
                         "with MKL's products but torch's elementwise ops (without rlcore/cpu_bf16_kernel.c)")
     parser.add_argument("--autograd-critic-baseline", action="store_true", help="CPU bf16: also time our bf16 "
@@ -235,9 +242,9 @@ def main() -> None:
         parser.error(f"--batch-sizes must be in [1, --buffer {args.buffer}]")
     if "bf16" in args.precisions and not bf16_supported(torch.device(args.device)):
         parser.error(f"--precisions bf16: {args.device} has no native bf16 arithmetic here")
-    if args.products and (args.device != "cpu" or not cpu_bf16.available()):
+    if args.products and (args.device != "cpu" or not cpu_bf16.supported()):
         parser.error("--products times CPU products and needs MKL's bf16 product (rlcore.cpu_bf16)")
-    for flag in ("onednn_baseline", "torch_ops_baseline", "autograd_critic_baseline"):
+    for flag in ("onednn_baseline", "mkl_baseline", "torch_ops_baseline", "autograd_critic_baseline"):
         if getattr(args, flag) and (args.device != "cpu" or "bf16" not in args.precisions):
             parser.error(f"--{flag.replace('_', '-')} compares CPU bf16 paths: needs --device cpu and bf16 in "
                          "--precisions")
@@ -253,6 +260,10 @@ def main() -> None:
     print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
           f"obs {args.obs_dim}, act {args.act_dim}, net [256, 256], {args.samples:,} timed samples per side and "
           f"batch size, {args.blocks} turns")
+    if args.device == "cpu" and "bf16" in args.precisions and cpu_bf16.supported():
+        mkl, onednn = cpu_bf16.product_seconds()
+        print(f"bf16 [256, 256] product on 256 rows: MKL {mkl * 1e6:.0f} us, oneDNN {onednn * 1e6:.0f} us; our bf16 "
+              f"update takes {'MKL' if cpu_bf16.mkl_measured_fast() else 'oneDNN'} (rlcore.cpu_bf16.mkl_measured_fast)")
     for algo in args.algos:
         for batch in args.batch_sizes:
             steps = max(args.blocks, args.samples // batch)
@@ -260,6 +271,8 @@ def main() -> None:
             variants = [(p, False) for p in args.precisions] + [(p, True) for p in args.precisions if args.cuda_graphs]
             runs = {p + ("+graphs" if g else ""): ours_update_fn(algo, data, args.device, p, batch, g)
                     for p, g in variants}
+            if args.mkl_baseline:
+                runs["bf16-mkl"] = ours_update_fn(algo, data, args.device, "bf16", batch, bf16_path="mkl")
             if args.torch_ops_baseline:
                 runs["bf16-torch-ops"] = ours_update_fn(algo, data, args.device, "bf16", batch, bf16_path="torch-ops")
             if args.autograd_critic_baseline:

@@ -1,13 +1,17 @@
-"""bf16 ReLU layers on the CPU through MKL's bf16 matrix product, which writes fp32 (TD3/SAC `precision: bf16`).
+"""bf16 ReLU layers on the CPU through a bf16 matrix product that writes fp32 (TD3/SAC `precision: bf16`).
 
-Why: torch runs a bf16 product on the CPU through oneDNN, which spends ~20-25 us per call before any arithmetic,
+Why: torch runs a bf16 product on the CPU through oneDNN, which spends ~15-25 us per call before any arithmetic,
 whatever the size. At batch 256 that is a third of each product, and a SAC update makes 29 of them. MKL's
 `cblas_gemm_bf16bf16f32` (inside torch's own libtorch_cpu on the x86 Linux wheels; nothing to install) has about
 half that cost per call on small products (`python bench/offpolicy_updates.py --threads 1 --products --batch-sizes`)
 and writes its fp32 accumulator instead of rounding it to bf16, so the bias, the ReLU and its backward also run
-in fp32, which is faster than bf16 elementwise on these CPUs. Above `MAX_ROWS` rows the oneDNN path is as fast or
-faster, so larger batches keep it (rlcore.networks.hidden_pass), as does any build without the symbol. Measured
-gain and its limits: docs/results.md "bf16 products through MKL".
+in fp32, which is faster than bf16 elementwise on these CPUs. MKL picks its kernels by CPU vendor, though: on an AMD
+CPU it runs generic code at fp32 speed. Our own product with the same interface (rlcore/bf16_gemm.c, AVX512-BF16,
+built with the kernel below) then takes its place; which product runs is measured once per process
+(chosen_product, SLOWDOWN_LIMIT), or fixed by `BOOSTER_BF16_GEMM`. Above `MAX_ROWS` rows the oneDNN path is as fast
+or faster, so larger batches keep it (rlcore.networks.hidden_pass), as does a CPU where neither product is within
+reach of oneDNN. Measured gain and its limits: docs/results.md "bf16 products through MKL" and "bf16 products by
+CPU".
 
 Arithmetic of one layer: bf16(x) @ bf16(W)^T accumulated and returned in fp32, + b (fp32), ReLU (fp32). A layer's
 input is rounded to bf16 once, for its product; the stack's output stays fp32. Backward: the ReLU mask in fp32,
@@ -26,6 +30,7 @@ MSE, backward) is one call per Q network and needs no autograd graph (q_regressi
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import platform
@@ -33,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -49,6 +55,23 @@ at batches 384 and 512 gained nothing from it, or lost (docs/results.md "bf16 pr
 ENABLED = True
 """Switch for A/B measurements (bench/offpolicy_updates.py --onednn-baseline) and tests; on by default."""
 
+SLOWDOWN_LIMIT = 1.5
+"""How the product is chosen (chosen_product): the path takes MKL's product unless ours (rlcore/bf16_gemm.c) runs
+in under 1/SLOWDOWN_LIMIT of its time, and takes neither (every product through oneDNN instead) unless the chosen
+one runs in at most SLOWDOWN_LIMIT times oneDNN's. MKL picks its kernels by CPU vendor: on this project's Intel CPU
+its bf16 product on 256 rows took about 0.6x oneDNN's time, on an AMD Zen 5 it runs generic code at 3.5-4x oneDNN's
+and ours at 0.9x (docs/results.md "bf16 products by CPU"). Any limit between ~1.2 and ~3 separates those cases by a
+wide margin, so noise in the measurement does not flip the choice (and with it the rounding of a run)."""
+
+GEMM_ENV = "BOOSTER_BF16_GEMM"
+"""Environment variable that fixes the choice: "mkl", "own" (rlcore/bf16_gemm.c), "onednn" (this path off), or
+"auto" (the default: measured, SLOWDOWN_LIMIT)."""
+
+PRODUCTS = ("mkl", "own", "onednn")
+
+PRODUCT: str | None = None
+"""The chosen product once known (None: not chosen yet); tests and A/B measurements set it."""
+
 FUSED = True
 """Switch for A/B measurements of the C kernel (bench/offpolicy_updates.py --torch-ops-baseline) and tests: False
 runs the elementwise work as torch ops even where the kernel is built."""
@@ -59,28 +82,33 @@ critic's regression step through autograd (rlcore.networks.TwinCritic.regression
 applies."""
 
 KERNEL_SOURCE = Path(__file__).with_name("cpu_bf16_kernel.c")
+GEMM_SOURCE = Path(__file__).with_name("bf16_gemm.c")
+"""Built with KERNEL_SOURCE into one library: our own bf16 product (bf16_gemm), MKL's interface."""
 
 _ROW_MAJOR, _COL_MAJOR, _NO_TRANS, _TRANS = 101, 102, 111, 112  # CBLAS enum values
 
 
-def _load_gemm():
-    """MKL's cblas_gemm_bf16bf16f32 from torch's CPU library, or None where this build lacks it."""
-    try:
-        lib = ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))
-        gemm = lib.cblas_gemm_bf16bf16f32
-    except (OSError, AttributeError):
-        return None
+def _declare_gemm(gemm):
+    """`gemm` with cblas_gemm_bf16bf16f32's argument types (ours has the same interface)."""
     i, p, f = ctypes.c_int, ctypes.c_void_p, ctypes.c_float
     gemm.restype = None
     gemm.argtypes = [i, i, i, i, i, i, f, p, i, p, i, f, p, i]
     return gemm
 
 
+def _load_gemm():
+    """MKL's cblas_gemm_bf16bf16f32 from torch's CPU library, or None where this build lacks it."""
+    try:
+        lib = ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))
+        return _declare_gemm(lib.cblas_gemm_bf16bf16f32)
+    except (OSError, AttributeError):
+        return None
+
+
 _GEMM = _load_gemm()
-_GEMM_ADDRESS = ctypes.cast(_GEMM, ctypes.c_void_p).value if _GEMM is not None else None
-"""The product's address, which the C kernel calls (it links nothing itself)."""
+"""MKL's product, or None."""
 _NATIVE_BF16 = bf16_supported(torch.device("cpu"))
-"""MKL's bf16 product is used only where the CPU has bf16 arithmetic (AVX512-BF16 or AMX), as bf16 training is."""
+"""The path is used only where the CPU has bf16 arithmetic (AVX512-BF16 or AMX), as bf16 training is."""
 
 
 def _cache_dir() -> Path:
@@ -107,7 +135,7 @@ def _build_kernel(target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         built = Path(tmp) / target.name
         done = subprocess.run([compiler, "-O3", "-march=native", "-shared", "-fPIC", "-std=c99", str(KERNEL_SOURCE),
-                               "-o", str(built)], capture_output=True, text=True, check=False)
+                               str(GEMM_SOURCE), "-o", str(built)], capture_output=True, text=True, check=False)
         if done.returncode != 0:
             first = (done.stderr.strip().splitlines() or ["(no output)"])[0]
             raise RuntimeError(f"compiling {KERNEL_SOURCE.name} failed: {first}")
@@ -124,9 +152,10 @@ def _kernel() -> ctypes.CDLL | None:
     if _KERNEL is not False:
         return _KERNEL
     _KERNEL = None
-    if os.environ.get("BOOSTER_BF16_KERNEL", "").lower() == "off" or _GEMM is None:
+    if os.environ.get("BOOSTER_BF16_KERNEL", "").lower() == "off":
         return None
-    digest = hashlib.sha256(KERNEL_SOURCE.read_bytes() + _cpu_identity() + sys.version.encode()).hexdigest()[:16]
+    sources = KERNEL_SOURCE.read_bytes() + GEMM_SOURCE.read_bytes()
+    digest = hashlib.sha256(sources + _cpu_identity() + sys.version.encode()).hexdigest()[:16]
     target = _cache_dir() / f"cpu_bf16_{digest}.so"
     try:
         if not target.is_file():
@@ -143,6 +172,8 @@ def _kernel() -> ctypes.CDLL | None:
     lib.bf16_net_backward.restype = None
     lib.bf16_q_regression.argtypes = [p, i, i, p, p, p, p, p, p, p, f, p, p, p, p, p, p, p, p]
     lib.bf16_q_regression.restype = None
+    _declare_gemm(lib.bf16_gemm)
+    lib.bf16_gemm_vectorized.restype = ctypes.c_int
     _KERNEL = lib
     return lib
 
@@ -152,14 +183,85 @@ def _fused() -> ctypes.CDLL | None:
     return _kernel() if FUSED else None
 
 
+def _own_gemm():
+    """Our product (rlcore/bf16_gemm.c) where the kernel is built and vectorised for AVX512-BF16, else None."""
+    lib = _kernel()
+    return lib.bf16_gemm if lib is not None and lib.bf16_gemm_vectorized() else None
+
+
+def supported() -> bool:
+    """True when the CPU runs bf16 natively and a bf16 product with fp32 output is here (MKL's or ours)."""
+    return _NATIVE_BF16 and (_GEMM is not None or _own_gemm() is not None)
+
+
 def available() -> bool:
-    """True when this torch build carries MKL's bf16 product, the CPU runs bf16 natively and the path is enabled."""
-    return ENABLED and _GEMM is not None and _NATIVE_BF16
+    """True when the path is supported, enabled, and its product is fast on this CPU (chosen_product)."""
+    return ENABLED and supported() and chosen_product() != "onednn"
 
 
 def usable(x: torch.Tensor) -> bool:
     """True when a hidden stack on `x` takes this path: a CPU batch of at most MAX_ROWS rows."""
     return available() and x.device.type == "cpu" and x.dim() == 2 and x.shape[0] <= MAX_ROWS
+
+
+def chosen_product() -> str:
+    """"mkl", "own" or "onednn" (SLOWDOWN_LIMIT), measured once per process (~10 ms) unless GEMM_ENV fixes it."""
+    global PRODUCT
+    if PRODUCT is None:
+        candidates = {"mkl": _GEMM, "own": _own_gemm(), "onednn": True}
+        choice = os.environ.get(GEMM_ENV, "auto").lower()
+        if choice != "auto" and candidates.get(choice) is None:
+            warnings.warn(f"{GEMM_ENV}={choice!r}: not one of {', '.join(p for p in PRODUCTS if candidates[p])} "
+                          "here; measuring (auto)", stacklevel=2)
+            choice = "auto"
+        PRODUCT = choice if choice != "auto" else _measured_choice(product_seconds())
+    return PRODUCT
+
+
+def _measured_choice(seconds: dict[str, float]) -> str:
+    """The rule of SLOWDOWN_LIMIT on measured seconds per product (a product missing here has no entry)."""
+    ours = "mkl" if "mkl" in seconds else "own"
+    if "own" in seconds and seconds["own"] * SLOWDOWN_LIMIT < seconds.get("mkl", float("inf")):
+        ours = "own"
+    return ours if seconds[ours] <= SLOWDOWN_LIMIT * seconds["onednn"] else "onednn"
+
+
+def product_seconds(rows: int = 256, width: int = 256, repeats: int = 12) -> dict[str, float]:
+    """Best seconds of one (rows, width) @ (width, width)^T bf16 product per product here ("mkl", "own" with fp32
+    output; "onednn", torch's bf16 matmul), taking turns after a warm-up."""
+    generator = torch.Generator().manual_seed(0)  # not the global one: measuring must not move a run's draws
+    x = torch.randn(rows, width, generator=generator).to(torch.bfloat16)
+    weight = torch.randn(width, width, generator=generator).to(torch.bfloat16)
+    out = torch.zeros(rows, width)
+    runs = {name: functools.partial(_linear_into, gemm, out, x, weight)
+            for name, gemm in (("mkl", _GEMM), ("own", _own_gemm())) if gemm is not None}
+    runs["onednn"] = functools.partial(torch.mm, x, weight.t())
+    best = dict.fromkeys(runs, float("inf"))
+    for i in range(repeats + 2):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            if i >= 2:
+                best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def _product():
+    """The chosen product (MKL's or ours) as a ctypes function; only called where available()."""
+    return _own_gemm() if chosen_product() == "own" else _GEMM
+
+
+def _product_address() -> int:
+    """The chosen product's address, which the C kernel calls (it links nothing itself)."""
+    gemm = _product()
+    address = _ADDRESSES.get(id(gemm))
+    if address is None:
+        address = _ADDRESSES[id(gemm)] = ctypes.cast(gemm, ctypes.c_void_p).value
+    return address
+
+
+_ADDRESSES: dict[int, int] = {}
+"""Addresses of the products by the id of their (long-lived, module-held) ctypes functions."""
 
 
 def _checked(t: torch.Tensor, dtype: torch.dtype, dim: int = 2) -> torch.Tensor:
@@ -172,8 +274,13 @@ def _checked(t: torch.Tensor, dtype: torch.dtype, dim: int = 2) -> torch.Tensor:
 
 
 def linear_into(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> None:
-    """out (m, n) fp32 += x (m, k) @ weight (n, k)^T, both bf16 (out holds the bias already); every operand is
-    checked first, since MKL trusts the pointers and sizes it is given."""
+    """out (m, n) fp32 += x (m, k) @ weight (n, k)^T, both bf16 (out holds the bias already), through the chosen
+    product; every operand is checked first, since the product trusts the pointers and sizes it is given."""
+    _linear_into(_product(), out, x, weight)
+
+
+def _linear_into(gemm, out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> None:
+    """linear_into through `gemm`."""
     _checked(out, torch.float32)
     m, k = _checked(x, torch.bfloat16).shape
     _checked(weight, torch.bfloat16)
@@ -181,7 +288,7 @@ def linear_into(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> Non
     if weight.shape[1] != k or tuple(out.shape) != (m, n):
         raise ValueError(f"bf16 GEMM shapes do not match: {tuple(x.shape)} @ {tuple(weight.shape)}^T "
                          f"into {tuple(out.shape)}")
-    _GEMM(_ROW_MAJOR, _NO_TRANS, _TRANS, m, n, k, 1.0, x.data_ptr(), k, weight.data_ptr(), k, 1.0,
+    gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, m, n, k, 1.0, x.data_ptr(), k, weight.data_ptr(), k, 1.0,
           out.data_ptr(), n)
 
 
@@ -190,7 +297,7 @@ def _weight_grad(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     m, n = grad.shape
     k = x.shape[1]
     out = torch.empty(n, k)
-    _GEMM(_COL_MAJOR, _NO_TRANS, _TRANS, k, n, m, 1.0, x.data_ptr(), k, grad.data_ptr(), n, 0.0, out.data_ptr(), k)
+    _product()(_COL_MAJOR, _NO_TRANS, _TRANS, k, n, m, 1.0, x.data_ptr(), k, grad.data_ptr(), n, 0.0, out.data_ptr(), k)
     return out
 
 
@@ -199,7 +306,7 @@ def _input_grad(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     m, n = grad.shape
     k = weight.shape[1]
     out = torch.empty(m, k)
-    _GEMM(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m, k, n, 1.0, grad.data_ptr(), n, weight.data_ptr(), k, 0.0,
+    _product()(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m, k, n, 1.0, grad.data_ptr(), n, weight.data_ptr(), k, 0.0,
           out.data_ptr(), k)
     return out
 
@@ -367,7 +474,7 @@ def _forward_fused(lib: ctypes.CDLL, x_bf16: torch.Tensor, params: tuple[torch.T
     saved_f32 = torch.empty(n_f32)
     q = torch.empty(m) if head else None
     head_weight, head_bias = net.head if head else (None, None)
-    lib.bf16_net_forward(_GEMM_ADDRESS, m, len(net.weights), net.c_dims, x_bf16.data_ptr(), net.c_weights,
+    lib.bf16_net_forward(_product_address(), m, len(net.weights), net.c_dims, x_bf16.data_ptr(), net.c_weights,
                          net.c_biases, _pointer(head_weight), _pointer(head_bias),
                          saved_bf16.data_ptr(), saved_f32.data_ptr(), _pointer(q))
     out = q if head else saved_f32[n_f32 - m * net.dims[-1]:].view(m, net.dims[-1])
@@ -391,7 +498,7 @@ def _backward_fused(lib: ctypes.CDLL, grad: torch.Tensor, saved: tuple[torch.Ten
         head_grads = [torch.empty(1, dims[-1]) if needs[-2] else None, torch.empty(1) if needs[-1] else None]
     input_grad = torch.empty(m, dims[0]) if needs[0] else None
     scratch = torch.empty(_scratch_size(dims, m))
-    lib.bf16_net_backward(_GEMM_ADDRESS, m, n_layers, net.c_dims, grad.data_ptr(), _pointer(head_weight),
+    lib.bf16_net_backward(_product_address(), m, n_layers, net.c_dims, grad.data_ptr(), _pointer(head_weight),
                           x_bf16.data_ptr(), saved_bf16.data_ptr(), saved_f32.data_ptr(), _addresses(weight_grads),
                           _addresses(bias_grads), *(_pointer(t) for t in head_grads), _pointer(input_grad),
                           scratch.data_ptr())
@@ -499,7 +606,7 @@ def q_regression(x: torch.Tensor, nets: tuple[tuple[tuple[torch.nn.Linear, ...],
         saved_bf16, saved_f32 = torch.empty(n_bf16, dtype=torch.bfloat16), torch.empty(n_f32)
         scratch = torch.empty(_scratch_size(net.dims, m) + 2 * m)  # + q and its gradient
         grads = [torch.empty(p.shape) if p.requires_grad else None for p in params]
-        lib.bf16_q_regression(_GEMM_ADDRESS, m, len(net.weights), net.c_dims, x_bf16.data_ptr(), net.c_weights,
+        lib.bf16_q_regression(_product_address(), m, len(net.weights), net.c_dims, x_bf16.data_ptr(), net.c_weights,
                               net.c_biases, net.head[0].data_ptr(), net.head[1].data_ptr(), target.data_ptr(),
                               weight, saved_bf16.data_ptr(),
                               saved_f32.data_ptr(), scratch.data_ptr(), _addresses(grads[0:-2:2]),

@@ -14,8 +14,18 @@ from torch import nn
 from rlcore import cpu_bf16
 from rlcore.networks import hidden_pass
 
-pytestmark = pytest.mark.skipif(not cpu_bf16.available(),
-                                reason="no MKL bf16 product in this torch build, or no native bf16 on this CPU")
+pytestmark = pytest.mark.skipif(not cpu_bf16.supported(),
+                                reason="no bf16 product with fp32 output here (MKL's or ours), or no native bf16")
+
+PRODUCTS_HERE = [name for name, gemm in (("mkl", cpu_bf16._GEMM), ("own", cpu_bf16._own_gemm())) if gemm is not None]
+
+
+@pytest.fixture(autouse=True, params=PRODUCTS_HERE)
+def product(request, monkeypatch):
+    """Each test runs once per product here (MKL's, ours), whichever one this CPU would choose (the choice has its
+    own tests below)."""
+    monkeypatch.setattr(cpu_bf16, "PRODUCT", request.param)
+    return request.param
 
 
 @pytest.fixture(params=["fused", "torch-ops"])
@@ -126,14 +136,67 @@ def test_linear_into_refuses_mismatched_shapes_and_dtypes_before_mkl_reads_them(
         cpu_bf16.linear_into(out.bfloat16(), x, weight)
 
 
-def test_the_path_is_off_without_native_bf16_or_without_the_symbol(monkeypatch):
+def test_the_path_is_off_without_native_bf16_or_without_a_product(monkeypatch):
     x = torch.zeros(4, 6)
     assert cpu_bf16.usable(x)
     monkeypatch.setattr(cpu_bf16, "_NATIVE_BF16", False)
     assert not cpu_bf16.available() and not cpu_bf16.usable(x)
     monkeypatch.setattr(cpu_bf16, "_NATIVE_BF16", True)
     monkeypatch.setattr(cpu_bf16, "_GEMM", None)
-    assert not cpu_bf16.available() and not cpu_bf16.usable(x)
+    monkeypatch.setattr(cpu_bf16, "_own_gemm", lambda: None)
+    assert not cpu_bf16.supported() and not cpu_bf16.available() and not cpu_bf16.usable(x)
+    monkeypatch.setattr(cpu_bf16, "PRODUCT", "onednn")
+    assert not cpu_bf16.available()
+
+
+@pytest.mark.parametrize(("seconds", "chosen"), [
+    ({"mkl": 0.6, "own": 0.8, "onednn": 1.0}, "mkl"),  # an Intel CPU: MKL's kernels
+    ({"mkl": 1.0, "own": 0.7, "onednn": 1.0}, "mkl"),  # ours faster, but not by SLOWDOWN_LIMIT: MKL kept
+    ({"mkl": 4.1, "own": 0.9, "onednn": 1.0}, "own"),  # an AMD Zen 5: MKL's generic code
+    ({"mkl": 4.1, "own": 1.6, "onednn": 1.0}, "onednn"),  # neither within SLOWDOWN_LIMIT of oneDNN
+    ({"mkl": 1.4, "onednn": 1.0}, "mkl"),  # no C compiler: no product of ours
+    ({"mkl": 1.6, "onednn": 1.0}, "onednn"),
+    ({"own": 1.2, "onednn": 1.0}, "own"),  # no MKL in this torch build
+])
+def test_the_product_is_chosen_by_measurement_once(monkeypatch, seconds, chosen):
+    calls = []
+    monkeypatch.setattr(cpu_bf16, "product_seconds", lambda: calls.append(1) or seconds)
+    monkeypatch.setattr(cpu_bf16, "PRODUCT", None)
+    monkeypatch.delenv(cpu_bf16.GEMM_ENV, raising=False)
+    assert cpu_bf16.chosen_product() == chosen
+    assert cpu_bf16.available() is (chosen != "onednn") and cpu_bf16.usable(torch.zeros(4, 6)) is (chosen != "onednn")
+    assert cpu_bf16.chosen_product() == chosen and len(calls) == 1
+
+
+@pytest.mark.parametrize("choice", [*PRODUCTS_HERE, "onednn", "ONEDNN"])
+def test_the_environment_fixes_the_choice_without_measuring(monkeypatch, choice):
+    monkeypatch.setattr(cpu_bf16, "product_seconds", lambda: pytest.fail("measured although the choice was fixed"))
+    monkeypatch.setattr(cpu_bf16, "PRODUCT", None)
+    monkeypatch.setenv(cpu_bf16.GEMM_ENV, choice)
+    assert cpu_bf16.chosen_product() == choice.lower()
+    assert cpu_bf16.available() is (choice.lower() != "onednn")
+
+
+@pytest.mark.parametrize("choice", ["fastest", "own"])
+def test_an_unknown_or_missing_product_warns_and_measures(monkeypatch, choice):
+    if choice == "own":
+        monkeypatch.setattr(cpu_bf16, "_own_gemm", lambda: None)  # as without a C compiler
+        if cpu_bf16._GEMM is None:
+            pytest.skip("no MKL product here either")
+    monkeypatch.setattr(cpu_bf16, "product_seconds", lambda: {"mkl": 1.0, "onednn": 1.0})
+    monkeypatch.setattr(cpu_bf16, "PRODUCT", None)
+    monkeypatch.setenv(cpu_bf16.GEMM_ENV, choice)
+    with pytest.warns(UserWarning, match="measuring"):
+        assert cpu_bf16.chosen_product() == "mkl"
+
+
+def test_the_measurement_times_each_product_and_leaves_the_global_generator_alone():
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    seconds = cpu_bf16.product_seconds(rows=16, width=32, repeats=2)
+    assert sorted(seconds) == sorted([*PRODUCTS_HERE, "onednn"]) and all(0 < t < 1 for t in seconds.values())
+    assert torch.equal(torch.rand(3), expected)
 
 
 def test_the_two_elementwise_paths_agree_to_fp32_rounding(monkeypatch):
@@ -169,7 +232,10 @@ def test_a_layer_that_does_not_fit_its_input_or_a_wrong_gradient_is_refused(elem
         cpu_bf16._ReluStack.backward(out.grad_fn, torch.zeros(5, 3))
 
 
-def test_the_kernel_is_built_once_into_the_cache_and_a_failed_build_falls_back_to_torch_ops(monkeypatch, tmp_path):
+def test_the_kernel_is_built_once_into_the_cache_and_a_failed_build_falls_back_to_torch_ops(monkeypatch, tmp_path,
+                                                                                            product):
+    if product != "mkl":
+        pytest.skip("without the kernel only MKL's product is left")
     monkeypatch.setenv("BOOSTER_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(cpu_bf16, "_KERNEL", False)
     monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))

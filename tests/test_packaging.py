@@ -103,6 +103,6 @@ def test_the_wheel_holds_the_tools_inside_booster_cli(tmp_path) -> None:
     top_level_modules = {n for n in names if "/" not in n}
     assert not top_level_modules, top_level_modules
     assert {f"booster_cli/{name}" for name in CLI_FILES} <= names
-    assert {"envs/fastsim_kernel.c", "rlcore/cpu_bf16_kernel.c"} <= names  # the C kernels built on first use
+    assert {"envs/fastsim_kernel.c", "rlcore/cpu_bf16_kernel.c", "rlcore/bf16_gemm.c"} <= names  # built on first use
     for name, target in _console_scripts().items():
         assert f"{name} = {target}" in entry_points
