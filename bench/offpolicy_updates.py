@@ -65,10 +65,11 @@ def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu", 
                    batch_size: int = 256, cuda_graphs: bool = False, bf16_path: str = "fused") -> Callable[[int], None]:
     """n -> run n of our gradient updates, each on a fresh batch (the runner's exact call). `bf16_path` on the CPU
     for the whole call: "fused" (the default: MKL products, the C kernel's elementwise passes where it is built,
-    the critic's regression step without autograd, where MKL measures fast: rlcore.cpu_bf16.mkl_measured_fast),
-    "mkl" (the same, taken even where MKL measures slow), "autograd-critic" (as "mkl", but the critic step through
-    autograd), "torch-ops" (MKL products, torch's elementwise ops; rlcore.cpu_bf16.FUSED off) or "onednn" (every
-    product through oneDNN; rlcore.cpu_bf16 off)."""
+    the critic's regression step without autograd, through the product rlcore.cpu_bf16.chosen_product measures
+    best), "mkl" (the same through MKL's product even where it measures slow), "autograd-critic" (the default, but
+    the critic step through autograd), "torch-ops" (the chosen product, torch's elementwise ops; rlcore.cpu_bf16.FUSED
+    off) or "onednn" (every product through oneDNN; rlcore.cpu_bf16 off). The variants of the path take MKL's product
+    where the measured choice is oneDNN."""
     obs_dim, act_dim = data["obs"].shape[1], data["actions"].shape[1]
     buffer = BufferConfig(buffer_size=len(data["obs"]), batch_size=batch_size)
     net = NetConfig(net_arch=(256, 256))
@@ -80,9 +81,10 @@ def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu", 
     replay.add(*(torch.as_tensor(data[k]) for k in ("obs", "actions", "rewards", "next_obs", "terminated")))
 
     def run(n: int) -> None:
-        measured = cpu_bf16.mkl_measured_fast()  # the sides take turns in one process: each sets its own path
+        measured = cpu_bf16.chosen_product()  # the sides take turns in one process: each sets its own path
         cpu_bf16.ENABLED = bf16_path != "onednn"
-        cpu_bf16.MKL_FAST = measured if bf16_path == "fused" else True
+        if bf16_path != "fused":
+            cpu_bf16.PRODUCT = "mkl" if bf16_path == "mkl" or measured == "onednn" else measured
         cpu_bf16.FUSED = bf16_path in ("fused", "mkl", "autograd-critic")
         cpu_bf16.DIRECT_REGRESSION = bf16_path in ("fused", "mkl")
         try:
@@ -90,7 +92,7 @@ def ours_update_fn(algo: str, data: dict[str, np.ndarray], device: str = "cpu", 
                 learner.update(replay.sample(batch_size).normalized(learner.normalizer))
         finally:
             cpu_bf16.ENABLED = cpu_bf16.FUSED = cpu_bf16.DIRECT_REGRESSION = True
-            cpu_bf16.MKL_FAST = measured
+            cpu_bf16.PRODUCT = measured
 
     return run
 
@@ -155,9 +157,10 @@ def gemm_peak_gflops(size: int = 256, seconds: float = 1.0) -> float:
 
 
 def product_times(rows: tuple[int, ...] = (8, 128, 256, 384, 512, 1024, 2048), width: int = 256,
-                  repeats: int = 300) -> list[tuple[int, float, float, float]]:
-    """(rows, fp32 us, oneDNN bf16 us, MKL bf16 us) per call of one [width, width] layer's product (no bias)
-    on a batch of `rows`: where rlcore.cpu_bf16.MAX_ROWS comes from, and the per-call cost it avoids."""
+                  repeats: int = 300) -> list[tuple[int, float, float, float, float]]:
+    """(rows, fp32 us, oneDNN bf16 us, MKL bf16 us, our bf16 us; nan where absent) per call of one [width, width]
+    layer's product (no bias) on a batch of `rows`: where rlcore.cpu_bf16.MAX_ROWS comes from, the per-call cost
+    it avoids, and how MKL's product and ours (rlcore/bf16_gemm.c) compare on this CPU."""
     def per_call_us(fn: Callable, *args: torch.Tensor) -> float:
         for _ in range(20):
             fn(*args)
@@ -170,8 +173,9 @@ def product_times(rows: tuple[int, ...] = (8, 128, 256, 384, 512, 1024, 2048), w
     for m in rows:
         x, w = torch.randn(m, width), torch.randn(width, width)
         x16, w16, out = x.bfloat16(), w.bfloat16(), torch.zeros(m, width)
-        table.append((m, per_call_us(torch.mm, x, w.t()), per_call_us(torch.mm, x16, w16.t()),
-                      per_call_us(cpu_bf16.linear_into, out, x16, w16)))
+        fp32_bf16 = [per_call_us(cpu_bf16._linear_into, gemm, out, x16, w16) if gemm is not None else float("nan")
+                     for gemm in (cpu_bf16._GEMM, cpu_bf16._own_gemm())]
+        table.append((m, per_call_us(torch.mm, x, w.t()), per_call_us(torch.mm, x16, w16.t()), *fp32_bf16))
     return table
 
 
@@ -243,7 +247,9 @@ def main() -> None:
     if "bf16" in args.precisions and not bf16_supported(torch.device(args.device)):
         parser.error(f"--precisions bf16: {args.device} has no native bf16 arithmetic here")
     if args.products and (args.device != "cpu" or not cpu_bf16.supported()):
-        parser.error("--products times CPU products and needs MKL's bf16 product (rlcore.cpu_bf16)")
+        parser.error("--products times CPU products and needs a bf16 product with fp32 output (rlcore.cpu_bf16)")
+    if args.mkl_baseline and cpu_bf16._GEMM is None:
+        parser.error("--mkl-baseline: this torch build has no MKL bf16 product")
     for flag in ("onednn_baseline", "mkl_baseline", "torch_ops_baseline", "autograd_critic_baseline"):
         if getattr(args, flag) and (args.device != "cpu" or "bf16" not in args.precisions):
             parser.error(f"--{flag.replace('_', '-')} compares CPU bf16 paths: needs --device cpu and bf16 in "
@@ -261,9 +267,10 @@ def main() -> None:
           f"obs {args.obs_dim}, act {args.act_dim}, net [256, 256], {args.samples:,} timed samples per side and "
           f"batch size, {args.blocks} turns")
     if args.device == "cpu" and "bf16" in args.precisions and cpu_bf16.supported():
-        mkl, onednn = cpu_bf16.product_seconds()
-        print(f"bf16 [256, 256] product on 256 rows: MKL {mkl * 1e6:.0f} us, oneDNN {onednn * 1e6:.0f} us; our bf16 "
-              f"update takes {'MKL' if cpu_bf16.mkl_measured_fast() else 'oneDNN'} (rlcore.cpu_bf16.mkl_measured_fast)")
+        seconds = cpu_bf16.product_seconds()
+        times = ", ".join(f"{name} {t * 1e6:.0f} us" for name, t in seconds.items())
+        print(f"bf16 [256, 256] product on 256 rows: {times}; our bf16 update takes {cpu_bf16.chosen_product()} "
+              "(rlcore.cpu_bf16.chosen_product)")
     for algo in args.algos:
         for batch in args.batch_sizes:
             steps = max(args.blocks, args.samples // batch)
@@ -291,9 +298,10 @@ def main() -> None:
                             f"ratio {np.median(ratios):4.2f}x ({ratios.min():.2f}-{ratios.max():.2f})")
             print(" | ".join(line), flush=True)
     if args.products:
-        print("one [256, 256] layer's product per call (us): rows, fp32, bf16 oneDNN, bf16 MKL (fp32 out)")
-        for m, fp32_us, onednn_us, mkl_us in product_times():
-            print(f"{m:>5} rows: {fp32_us:7.1f} {onednn_us:7.1f} {mkl_us:7.1f}", flush=True)
+        print("one [256, 256] layer's product per call (us): rows, fp32, bf16 oneDNN, bf16 MKL (fp32 out), "
+              "bf16 ours (fp32 out)")
+        for m, fp32_us, onednn_us, mkl_us, own_us in product_times():
+            print(f"{m:>5} rows: {fp32_us:7.1f} {onednn_us:7.1f} {mkl_us:7.1f} {own_us:7.1f}", flush=True)
     if args.profile:
         peak = gemm_peak_gflops()
         print(f"fp32 256x256x256 matrix product: {peak:.0f} GFLOP/s")
