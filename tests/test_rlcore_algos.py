@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +18,8 @@ from rlcore.algos.ppo import clipped_policy_loss, normalize_advantages, value_lo
 from rlcore.buffers import Batch, RolloutBuffer
 from rlcore.config import BufferConfig, NetConfig, PPOConfig, SACConfig, TD3Config
 from rlcore.networks import squashed_log_prob
+
+ROOT = Path(__file__).resolve().parents[1]
 
 OBS, ACT = 3, 2
 LOW, HIGH = -np.ones(ACT, np.float32), np.ones(ACT, np.float32)
@@ -472,47 +477,136 @@ def test_flat_clip_grad_norm_matches_torch() -> None:
             torch.testing.assert_close(p.grad, copy.grad)
 
 
-def test_lean_adam_step_is_bitwise_optimizer_step() -> None:
-    """adam_step / clear_grads replace Adam.step / zero_grad(set_to_none=True) in TD3/SAC: same kernels, same bits,
-    including a frozen parameter (no gradient: skipped, its moments untouched) and the first step (state created)."""
-    from rlcore.optim import adam_step, clear_grads, make_adam
+def _adam_run(make, step, steps: int = 5, frozen_at: tuple[int, ...] = (0, 3), swap_at: int | None = None,
+              remake=None, tmp_path=None) -> list[torch.Tensor]:
+    """Parameters, moments and step counts after `steps` Adam steps of a small model (the bias of layer 0 frozen
+    at `frozen_at`: no gradient, so skipped); at `swap_at` the state is saved (weights only) and loaded into
+    `remake`'s optimizer."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+    optimizer = make(model.parameters())
+    for i in range(steps):
+        model[0].bias.requires_grad_(i not in frozen_at)
+        model(torch.randn(16, 3)).square().mean().backward()
+        step(optimizer)
+        optimizer.zero_grad(set_to_none=True)
+        assert all(p.grad is None for p in model.parameters())
+        if i == swap_at:
+            torch.save(optimizer.state_dict(), tmp_path / "opt.pt")
+            optimizer = remake(model.parameters())
+            optimizer.load_state_dict(torch.load(tmp_path / "opt.pt", weights_only=True))
+    moments = [t for p in model.parameters() for t in optimizer.state[p].values()]
+    return [p.detach().clone() for p in model.parameters()] + moments
 
-    def train(lean: bool) -> list[torch.Tensor]:
-        torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
-        optimizer = make_adam(model.parameters(), 1e-2, torch.device("cpu"))
-        for i in range(5):
-            model[0].bias.requires_grad_(i not in (0, 3))  # frozen at first (its state comes later) and once more
-            model(torch.randn(16, 3)).square().mean().backward()
-            adam_step(optimizer) if lean else optimizer.step()
-            clear_grads(optimizer) if lean else optimizer.zero_grad(set_to_none=True)
-            assert all(p.grad is None for p in model.parameters())
-        moments = [t for s in optimizer.state.values() for t in (s["exp_avg"], s["exp_avg_sq"], s["step"])]
-        return [p.detach().clone() for p in model.parameters()] + moments
 
-    assert all(torch.equal(a, b) for a, b in zip(train(True), train(False), strict=True))
+def _torch_adam(params):
+    return torch.optim.Adam(params, lr=1e-2, fused=True)
 
 
-def test_lean_adam_shared_counters_survive_step_and_a_checkpoint_round_trip(tmp_path) -> None:
-    """adam_step keeps the step counters as views of one tensor; Adam.step() between its calls and a state_dict
-    saved and loaded (weights only) in the middle give the same bits as Adam.step() throughout."""
-    from rlcore.optim import adam_step, make_adam
+def _our_adam(params):
+    from rlcore.optim import make_adam
 
-    def train(lean: bool) -> list[torch.Tensor]:
-        torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
-        optimizer = make_adam(model.parameters(), 1e-2, torch.device("cpu"))
-        for i in range(8):
-            model(torch.randn(16, 3)).square().mean().backward()
-            adam_step(optimizer) if lean and i not in (3, 6) else optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if i == 4:
-                torch.save(optimizer.state_dict(), tmp_path / "opt.pt")
-                optimizer = make_adam(model.parameters(), 1e-2, torch.device("cpu"))
-                optimizer.load_state_dict(torch.load(tmp_path / "opt.pt", weights_only=True))
-        steps = [s["step"] for s in optimizer.state.values()]
-        assert all(float(t) == 8 for t in steps)
-        return [p.detach().clone() for p in model.parameters()] + [
-            t for s in optimizer.state.values() for t in (s["exp_avg"], s["exp_avg_sq"])]
+    return make_adam(params, 1e-2, torch.device("cpu"))
 
-    assert all(torch.equal(a, b) for a, b in zip(train(True), train(False), strict=True))
+
+def test_our_adam_is_bitwise_torch_fused_adam() -> None:
+    """rlcore.optim.Adam (what make_adam gives on the CPU) against torch.optim.Adam(fused=True): same bits,
+    including a frozen parameter (skipped, its moments untouched) and a parameter's first step (state created)."""
+    from rlcore.optim import Adam, adam_step
+
+    assert isinstance(_our_adam([nn.Parameter(torch.zeros(2))]), Adam)
+    ours = _adam_run(_our_adam, adam_step, steps=8)
+    assert all(torch.equal(a, b) for a, b in zip(ours, _adam_run(_torch_adam, lambda o: o.step(), steps=8),
+                                                  strict=True))
+
+
+def test_lean_step_of_torch_adam_is_bitwise_its_step() -> None:
+    """adam_step on torch's fused Adam (the CUDA path) replaces its step(): same kernels, same bits."""
+    from rlcore.optim import adam_step
+
+    lean = _adam_run(_torch_adam, adam_step, steps=8)
+    assert all(torch.equal(a, b) for a, b in zip(lean, _adam_run(_torch_adam, lambda o: o.step(), steps=8),
+                                                  strict=True))
+
+
+@pytest.mark.parametrize(("first", "second"), [(_our_adam, _torch_adam), (_torch_adam, _our_adam),
+                                               (_our_adam, _our_adam)])
+def test_adam_state_moves_between_ours_and_torchs_mid_run(tmp_path, first, second) -> None:
+    """One format: a state_dict saved by either Adam (weights only) loads into either and the run goes on with
+    the same bits as torch's Adam throughout; our state_dict is torch's, key for key."""
+    from rlcore.optim import adam_step
+
+    moved = _adam_run(first, adam_step, steps=8, swap_at=4, remake=second, tmp_path=tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(moved, _adam_run(_torch_adam, lambda o: o.step(), steps=8),
+                                                  strict=True))
+    params = [nn.Parameter(torch.ones(3)), nn.Parameter(torch.ones(2))]
+    ours, theirs = _our_adam(params), _torch_adam(params)
+    for optimizer in (ours, theirs):
+        params[0].grad = torch.ones(3)  # the second parameter has no gradient: no state
+        optimizer.step()
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert a["param_groups"] == b["param_groups"] and list(a["state"]) == list(b["state"]) == [0]
+    assert all(list(a["state"][i]) == list(b["state"][i]) and all(torch.equal(a["state"][i][k], b["state"][i][k])
+                                                                     for k in a["state"][i]) for i in a["state"])
+
+
+def test_the_adam_settings_we_write_are_the_installed_torchs() -> None:
+    """GROUP_DEFAULTS and fresh_adam_state (SB3 zips) spell out torch.optim.Adam's state_dict without building
+    one; they must stay what this torch writes."""
+    from rlcore.optim import GROUP_DEFAULTS, fresh_adam_state
+
+    params = [nn.Parameter(torch.zeros(())) for _ in range(3)]
+    assert fresh_adam_state(3, 3e-4) == torch.optim.Adam(params, lr=3e-4).state_dict()
+    fused = torch.optim.Adam(params, lr=3e-4, fused=True).state_dict()["param_groups"][0]
+    assert {k: v for k, v in fused.items() if k not in ("lr", "params")} == GROUP_DEFAULTS
+
+
+def _good_state() -> dict:
+    params = [nn.Parameter(torch.ones(3))]
+    optimizer = _torch_adam(params)
+    params[0].grad = torch.ones(3)
+    optimizer.step()
+    return optimizer.state_dict()
+
+
+@pytest.mark.parametrize(("spoil", "message"), [
+    (lambda sd: sd.update(param_groups=[]), "one parameter group"),
+    (lambda sd: sd["param_groups"][0].update(params=[0, 1]), "a group of 2 parameters for 1"),
+    (lambda sd: sd.update(state={7: sd["state"][0]}), "of a known parameter"),
+    (lambda sd: sd["state"][0].pop("exp_avg_sq"), "expected step, exp_avg, exp_avg_sq"),
+    (lambda sd: sd["state"][0].update(exp_avg=torch.zeros(4)), "exp_avg of shape \\(4,\\)"),
+    (lambda sd: sd["state"][0].update(step=[1.0]), "expected tensors"),
+    (lambda sd: sd["param_groups"][0].update(amsgrad=True), "no amsgrad"),
+    (lambda sd: sd["param_groups"][0].update(lr="fast"), "numeric lr"),
+    (lambda sd: sd.update(state=None), "expected a dict"),
+])
+def test_our_adam_refuses_a_state_that_does_not_fit(spoil, message) -> None:
+    """A checkpoint's optimizer state is checked before it replaces anything: one ValueError, the old state kept."""
+    from rlcore.optim import make_adam
+
+    state = _good_state()
+    spoil(state)
+    optimizer = make_adam([nn.Parameter(torch.ones(3))], 1e-3, torch.device("cpu"))
+    with pytest.raises(ValueError, match=message):
+        optimizer.load_state_dict(state)
+    assert optimizer.state == {} and optimizer.param_groups[0]["lr"] == 1e-3
+
+
+def test_a_cpu_run_never_imports_torch_dynamo() -> None:
+    """Building TD3 and SAC, updating, checkpointing and reloading them on the CPU leaves torch._dynamo unimported:
+    torch.optim's optimizers import it on construction (~1-1.6 s of a run's start), rlcore.optim.Adam does not."""
+    code = """
+import sys, numpy as np, torch
+from rlcore.algos import build_algorithm
+from rlcore.config import SACConfig, TD3Config
+for algo, cls in (("td3", TD3Config), ("sac", SACConfig)):
+    learner = build_algorithm(algo, 4, -np.ones(2, np.float32), np.ones(2, np.float32), cls(), "cpu")
+    for p in learner.optimizers()[0].param_groups[0]["params"]:
+        p.grad = torch.ones_like(p)
+    learner.optimizers()[0].step()
+    again = build_algorithm(algo, 4, -np.ones(2, np.float32), np.ones(2, np.float32), cls(), "cpu")
+    again.load_state_dict(learner.state_dict())
+assert "torch._dynamo" not in sys.modules, "torch._dynamo was imported"
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -42,7 +42,7 @@ from rlcore.freeze import FreezeSchedule
 from rlcore.losses import anchor_mse
 from rlcore.networks import ActorCritic, zero_layer
 from rlcore.normalizer import RunningNormalizer
-from rlcore.optim import FlatParameters, frozen_copy, make_adam
+from rlcore.optim import Adam, FlatParameters, frozen_copy, make_adam
 from rlcore.policy import DeployedPolicy
 
 
@@ -192,7 +192,7 @@ class PPO:
         self.freeze = FreezeSchedule(self.actor.trunk(), n_layers, until_step)
         return self.freeze
 
-    def optimizers(self) -> list[torch.optim.Optimizer]:
+    def optimizers(self) -> list[Adam | torch.optim.Optimizer]:
         return [self.optimizer]
 
     def state_dict(self) -> dict:

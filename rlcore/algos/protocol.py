@@ -21,6 +21,7 @@ from torch import nn
 
 from rlcore.freeze import FreezeSchedule
 from rlcore.normalizer import RunningNormalizer
+from rlcore.optim import Adam
 from rlcore.policy import DeployedPolicy
 
 
@@ -46,7 +47,7 @@ class Learner(Protocol):
 
     def update(self, batch: Any, /) -> dict[str, torch.Tensor]: ...
 
-    def optimizers(self) -> list[torch.optim.Optimizer]: ...
+    def optimizers(self) -> list[Adam | torch.optim.Optimizer]: ...
 
     def state_dict(self) -> dict: ...
 

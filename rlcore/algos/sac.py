@@ -43,7 +43,7 @@ from rlcore.graphs import GraphedStep
 from rlcore.losses import anchor_mse, demo_mse, regularised_actor_loss
 from rlcore.networks import SACActor, TwinCritic, squashed_sample, zero_layer
 from rlcore.normalizer import RunningNormalizer
-from rlcore.optim import adam_step, clear_grads, frozen_copy, make_adam, set_requires_grad, soft_update
+from rlcore.optim import Adam, adam_step, clear_grads, frozen_copy, make_adam, set_requires_grad, soft_update
 from rlcore.policy import DeployedPolicy
 from rlcore.precision import compute_dtype
 
@@ -176,7 +176,7 @@ class SAC:
         self.freeze = FreezeSchedule(self.actor.trunk(), n_layers, until_step)
         return self.freeze
 
-    def optimizers(self) -> list[torch.optim.Optimizer]:
+    def optimizers(self) -> list[Adam | torch.optim.Optimizer]:
         return [o for o in (self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer) if o is not None]
 
     def state_dict(self) -> dict:

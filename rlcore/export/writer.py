@@ -36,6 +36,7 @@ from rlcore.config import NetConfig
 from rlcore.export.layout import ENT_COEF_OPTIMIZER, fold_action_map
 from rlcore.fileio import atomic_write
 from rlcore.networks import activation_class
+from rlcore.optim import fresh_adam_state
 
 
 class _Call:
@@ -66,11 +67,6 @@ def _box(low: np.ndarray, high: np.ndarray) -> dict[str, str]:
 
     raw = pickle.dumps(_Call(gym.spaces.Box, array(low), array(high), None, "float32"), protocol=4)
     return _entry(raw, "<class 'gymnasium.spaces.box.Box'>")
-
-
-def _fresh_adam(n_params: int, lr: float) -> dict[str, Any]:
-    """The state dict of an Adam over n parameters that has never stepped."""
-    return torch.optim.Adam([torch.nn.Parameter(torch.zeros(())) for _ in range(n_params)], lr=lr).state_dict()
 
 
 def _torch_bytes(obj: Any) -> bytes:
@@ -131,7 +127,7 @@ def write_sb3_zip(path: Path, *, algo: str, policy_state: Mapping[str, torch.Ten
     members = {"data": json.dumps(data, indent=4).encode(), "policy.pth": _torch_bytes(state)}
     for name, prefix in optimizers:
         n_params = 1 if prefix is None else sum(k.startswith(prefix) for k in state)
-        members[f"{name}.pth"] = _torch_bytes(_fresh_adam(n_params, float(learning_rate)))
+        members[f"{name}.pth"] = _torch_bytes(fresh_adam_state(n_params, float(learning_rate)))
     members["pytorch_variables.pth"] = _torch_bytes(dict(pytorch_variables or {}))
     atomic_write(Path(path), lambda handle: _write_members(handle, members))
 
