@@ -60,8 +60,8 @@ SLOWDOWN_LIMIT = 1.5
 in under 1/SLOWDOWN_LIMIT of its time, and takes neither (every product through oneDNN instead) unless the chosen
 one runs in at most SLOWDOWN_LIMIT times oneDNN's. MKL picks its kernels by CPU vendor: on this project's Intel CPU
 its bf16 product on 256 rows took about 0.6x oneDNN's time, on an AMD Zen 5 it runs generic code at 3.5-4x oneDNN's
-and ours at 0.9x (docs/results.md "bf16 products by CPU"). Any limit between ~1.2 and ~3 separates those cases by a
-wide margin, so noise in the measurement does not flip the choice (and with it the rounding of a run)."""
+and ours at about 1.05x (docs/results.md "bf16 products by CPU"). Any limit between ~1.2 and ~3 separates those
+cases by a wide margin, so noise in the measurement does not flip the choice (and with it the rounding of a run)."""
 
 GEMM_ENV = "BOOSTER_BF16_GEMM"
 """Environment variable that fixes the choice: "mkl", "own" (rlcore/bf16_gemm.c), "onednn" (this path off), or
@@ -107,6 +107,8 @@ def _load_gemm():
 
 _GEMM = _load_gemm()
 """MKL's product, or None."""
+_GEMM_ADDRESS = ctypes.cast(_GEMM, ctypes.c_void_p).value if _GEMM is not None else None
+"""Its address, which the C kernel calls (it links nothing itself)."""
 _NATIVE_BF16 = bf16_supported(torch.device("cpu"))
 """The path is used only where the CPU has bf16 arithmetic (AVX512-BF16 or AMX), as bf16 training is."""
 
@@ -144,11 +146,14 @@ def _build_kernel(target: Path) -> None:
 
 _KERNEL: ctypes.CDLL | None | bool = False
 """False: not tried yet; None: unavailable (torch ops do the elementwise work); else the loaded library."""
+_OWN_GEMM = None
+"""Our product from the loaded library where it is vectorised for AVX512-BF16, else None (set with _KERNEL)."""
+_OWN_GEMM_ADDRESS: int | None = None
 
 
 def _kernel() -> ctypes.CDLL | None:
     """The fused C kernel, built and cached on first use, or None (module docstring)."""
-    global _KERNEL
+    global _KERNEL, _OWN_GEMM, _OWN_GEMM_ADDRESS
     if _KERNEL is not False:
         return _KERNEL
     _KERNEL = None
@@ -172,8 +177,9 @@ def _kernel() -> ctypes.CDLL | None:
     lib.bf16_net_backward.restype = None
     lib.bf16_q_regression.argtypes = [p, i, i, p, p, p, p, p, p, p, f, p, p, p, p, p, p, p, p]
     lib.bf16_q_regression.restype = None
-    _declare_gemm(lib.bf16_gemm)
     lib.bf16_gemm_vectorized.restype = ctypes.c_int
+    _OWN_GEMM = _declare_gemm(lib.bf16_gemm) if lib.bf16_gemm_vectorized() else None
+    _OWN_GEMM_ADDRESS = ctypes.cast(_OWN_GEMM, ctypes.c_void_p).value if _OWN_GEMM is not None else None
     _KERNEL = lib
     return lib
 
@@ -185,8 +191,7 @@ def _fused() -> ctypes.CDLL | None:
 
 def _own_gemm():
     """Our product (rlcore/bf16_gemm.c) where the kernel is built and vectorised for AVX512-BF16, else None."""
-    lib = _kernel()
-    return lib.bf16_gemm if lib is not None and lib.bf16_gemm_vectorized() else None
+    return _OWN_GEMM if _kernel() is not None else None
 
 
 def supported() -> bool:
@@ -253,15 +258,7 @@ def _product():
 
 def _product_address() -> int:
     """The chosen product's address, which the C kernel calls (it links nothing itself)."""
-    gemm = _product()
-    address = _ADDRESSES.get(id(gemm))
-    if address is None:
-        address = _ADDRESSES[id(gemm)] = ctypes.cast(gemm, ctypes.c_void_p).value
-    return address
-
-
-_ADDRESSES: dict[int, int] = {}
-"""Addresses of the products by the id of their (long-lived, module-held) ctypes functions."""
+    return _OWN_GEMM_ADDRESS if chosen_product() == "own" else _GEMM_ADDRESS
 
 
 def _checked(t: torch.Tensor, dtype: torch.dtype, dim: int = 2) -> torch.Tensor:

@@ -44,6 +44,7 @@ def fresh_adam_state(n_params: int, lr: float) -> dict[str, Any]:
     carries), without building one (that would import torch._dynamo)."""
     return {"state": {}, "param_groups": [{"lr": lr, **TORCH_ADAM_DEFAULTS, "params": list(range(n_params))}]}
 
+
 STATE_KEYS = ("step", "exp_avg", "exp_avg_sq")
 
 

@@ -72,7 +72,7 @@ def line_chart_png(draw: Callable[[Any], None]) -> bytes:
     """A PNG of one headless matplotlib chart (8 x 4.5 in, a light grid) that `draw(axes)` fills.
 
     Drawn on a Figure with its own Agg canvas, without pyplot: no display, no global figure registry to clean up,
-    and ~0.3-0.6 s less of a short run's time (pyplot's import is most of the cost of one chart).
+    and pyplot's import is not paid.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
